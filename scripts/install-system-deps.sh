@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Installs the Debian packages vpcmesh's tests use (openvpn, age, ip, ping) and python3-venv.
+# Only as root on a Debian-like system; elsewhere it says what is missing and leaves it.
+set -euo pipefail
+need=()
+command -v openvpn >/dev/null || need+=(openvpn)
+command -v age >/dev/null || need+=(age)
+command -v ip >/dev/null || need+=(iproute2)
+command -v ping >/dev/null || need+=(iputils-ping)
+python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
+[ ${#need[@]} -eq 0 ] && exit 0
+if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then
+  echo "missing: ${need[*]} (install them with your package manager)" >&2
+  exit 0
+fi
+echo "installing ${need[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null

@@ -1,0 +1,3 @@
+from vpcmesh.cli import main
+
+main()

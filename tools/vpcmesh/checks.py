@@ -1,0 +1,183 @@
+"""Semantic checks over the whole mesh: each returns problems, none raises."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import PurePosixPath
+
+from vpcmesh.errors import Location, Problem, Severity
+from vpcmesh.layout import MESH_FILE
+from vpcmesh.model import Mesh, Node
+
+# The design is one OpenVPN server with every other node as its client.
+MAX_HUBS = 1
+
+
+def host_bits(text: str, loc: Location, what: str, host_hint: bool = True) -> list[Problem]:
+    network = IPv4Network(text, strict=False)
+    if str(network) == text:
+        return []
+    hint = f" (or {text.split('/')[0]}/32 for the single host)" if host_hint else ""
+    return [Problem(loc, f"{what}: {text} has host bits set; use {network}{hint}")]
+
+
+def check_mesh(mesh: Mesh) -> list[Problem]:
+    doc, vpn = mesh.doc, mesh.vpn
+    problems = host_bits(doc.data["vpn"]["network"], doc.at(["vpn", "network"]), "vpn.network",
+                         host_hint=False)
+    if vpn.network.prefixlen > 30:
+        problems.append(Problem(doc.at(["vpn", "network"]),
+                                f"vpn.network: {vpn.network} has no room for a hub and a spoke;"
+                                " use /30 or larger"))
+    if vpn.keepalive_timeout < 2 * vpn.keepalive_interval:
+        problems.append(Problem(doc.at(["vpn", "keepalive", "timeout"]),
+                                f"vpn.keepalive.timeout: {vpn.keepalive_timeout} must be at least"
+                                f" twice the interval ({2 * vpn.keepalive_interval}), or tunnels"
+                                " flap"))
+    if mesh.pki.renew_before_days >= mesh.pki.cert_validity_days:
+        problems.append(Problem(doc.at(["pki", "renew_before_days"]),
+                                "pki.renew_before_days must be shorter than pki.cert_validity_days,"
+                                " or every render renews every certificate"))
+    return problems
+
+
+def check_node(node: Node, mesh: Mesh | None) -> list[Problem]:
+    doc = node.doc
+    problems: list[Problem] = []
+    stem = PurePosixPath(doc.path).stem
+    if node.hostname != stem:
+        problems.append(Problem(doc.at(["hostname"]),
+                                f"hostname '{node.hostname}' does not match the file name;"
+                                f" rename the file to nodes/{node.hostname}.yaml or set"
+                                f" hostname: {stem}"))
+    for i, text in enumerate(doc.data["subnets"]):
+        problems += host_bits(text, doc.at(["subnets", i]), f"subnets[{i}]")
+    if node.is_hub and node.public_address is None:
+        problems.append(Problem(doc.at(), "a hub needs public_address: the address its spokes"
+                                          " connect to"))
+    if not any(node.private_address in net for net in node.subnets):
+        problems.append(Problem(doc.at(["private_address"]),
+                                f"private_address {node.private_address} is in none of this"
+                                " node's subnets; add its VPC subnet (or its /32) so the mesh"
+                                " can reach it",
+                                Severity.WARNING))
+    if mesh is not None:
+        problems += _check_vpn_address(node, mesh)
+        if node.private_address in mesh.vpn.network:
+            problems.append(Problem(doc.at(["private_address"]),
+                                    f"private_address {node.private_address} is inside"
+                                    f" vpn.network {mesh.vpn.network}"))
+    return problems
+
+
+def _check_vpn_address(node: Node, mesh: Mesh) -> list[Problem]:
+    address, network = node.vpn_address, mesh.vpn.network
+    if address is None:
+        return []
+    loc = node.doc.at(["vpn_address"])
+    first = network.network_address + 1
+    if address not in network:
+        return [Problem(loc, f"vpn_address {address} is outside vpn.network {network}")]
+    if address in (network.network_address, network.broadcast_address):
+        return [Problem(loc, f"vpn_address {address} is the network or broadcast address of"
+                             f" {network}")]
+    if node.is_hub and address != first:
+        return [Problem(loc, f"vpn_address: the hub always has the first address {first};"
+                             " remove vpn_address or set it to that")]
+    if not node.is_hub and address == first:
+        return [Problem(loc, f"vpn_address {address} is reserved for the hub")]
+    return []
+
+
+def check_mesh_wide(mesh: Mesh | None, nodes: list[Node]) -> list[Problem]:
+    problems = _check_hubs(mesh, nodes)
+    problems += _check_unique(nodes)
+    problems += _check_overlaps(mesh, nodes)
+    spokes = sum(1 for n in nodes if not n.is_hub)
+    if mesh is not None and spokes > mesh.vpn.max_clients:
+        problems.append(Problem(mesh.doc.at(["vpn", "max_clients"]),
+                                f"vpn.max_clients is {mesh.vpn.max_clients} but the mesh has"
+                                f" {spokes} spokes; raise it"))
+    return problems
+
+
+def _check_hubs(mesh: Mesh | None, nodes: list[Node]) -> list[Problem]:
+    hubs = [n for n in nodes if n.is_hub]
+    if not hubs and nodes:
+        where = mesh.doc.at() if mesh else Location("nodes")
+        return [Problem(where, "no node has role: hub; exactly one node must run the OpenVPN"
+                               " server")]
+    if len(hubs) > MAX_HUBS:
+        first = hubs[0].hostname
+        return [Problem(h.doc.at(["role"]), f"a second hub ('{h.hostname}'): a mesh has exactly"
+                                            f" one hub ('{first}'); make this one a spoke")
+                for h in hubs[1:]]
+    return []
+
+
+def _check_unique(nodes: list[Node]) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: dict[str, Location] = {}
+    # A file named after its hostname owns the name; the misnamed copy is the duplicate.
+    for node in sorted(nodes, key=lambda n: PurePosixPath(n.doc.path).stem != n.hostname):
+        loc = node.doc.at(["hostname"])
+        if node.hostname in seen:
+            problems.append(Problem(loc, f"hostname '{node.hostname}' is already used by"
+                                         f" {seen[node.hostname]}"))
+        seen.setdefault(node.hostname, loc)
+    static: dict[IPv4Address, Location] = {}
+    for node in nodes:
+        if node.vpn_address is None:
+            continue
+        loc = node.doc.at(["vpn_address"])
+        if node.vpn_address in static:
+            problems.append(Problem(loc, f"vpn_address {node.vpn_address} is already used by"
+                                         f" {static[node.vpn_address]}"))
+        static.setdefault(node.vpn_address, loc)
+    # Service and node names share one DNS zone, so one name space.
+    names: dict[str, Location] = {n.hostname: n.doc.at(["hostname"]) for n in nodes}
+    for node in nodes:
+        for i, service in enumerate(node.services):
+            loc = node.doc.at(["services", i, "name"])
+            if service.name in names:
+                problems.append(Problem(loc, f"service name '{service.name}' is already used by"
+                                             f" {names[service.name]}; DNS names must be unique"))
+            names.setdefault(service.name, loc)
+    return problems
+
+
+def _overlap_candidates(mesh: Mesh | None, nodes: Iterable[Node]
+                        ) -> list[tuple[IPv4Network, str, Location]]:
+    items = []
+    if mesh is not None:
+        items.append((mesh.vpn.network, f"vpn.network {mesh.vpn.network}",
+                      mesh.doc.at(["vpn", "network"])))
+    for node in nodes:
+        for i, net in enumerate(node.subnets):
+            items.append((net, f"subnet {net} of {node.hostname}", node.doc.at(["subnets", i])))
+    return items
+
+
+def _check_overlaps(mesh: Mesh | None, nodes: list[Node]) -> list[Problem]:
+    # Sort by start then widest first; a sweep then finds every overlap in O(n log n).
+    items = sorted(_overlap_candidates(mesh, nodes),
+                   key=lambda t: (t[0].network_address, t[0].prefixlen))
+    problems = []
+    widest: tuple[IPv4Network, str, Location] | None = None
+    reported: defaultdict[Location, int] = defaultdict(int)
+    for item in items:
+        net, label, loc = item
+        if widest is not None and net.network_address <= widest[0].broadcast_address:
+            # Point at the node file, not at mesh.yaml, when the tunnel network is involved.
+            here, there = (widest, item) if loc.path == MESH_FILE else (item, widest)
+            if reported[here[2]] == 0:
+                problems.append(Problem(here[2], f"{here[1]} overlaps {there[1]} ({there[2]});"
+                                                 " routes must not overlap"))
+            reported[here[2]] += 1
+            if net.broadcast_address > widest[0].broadcast_address:
+                widest = item
+        else:
+            widest = item
+    return problems

@@ -1,0 +1,36 @@
+"""The one place where errors become messages and exit codes."""
+
+from __future__ import annotations
+
+import logging
+import traceback
+from collections.abc import Callable
+
+import click
+
+from vpcmesh.errors import VpcmeshError
+
+EXIT_OK = 0
+EXIT_INVALID = 1
+EXIT_USAGE = 2
+EXIT_BUG = 3
+EXIT_INTERRUPTED = 130
+
+
+def run(command: Callable[[], int]) -> int:
+    try:
+        return command()
+    except VpcmeshError as exc:
+        for problem in exc.problems:
+            click.echo(str(problem), err=True)
+        return EXIT_INVALID
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        return EXIT_INTERRUPTED
+    except Exception:
+        # A bug, not bad input: keep the traceback, it is what a bug report needs.
+        logging.getLogger("vpcmesh").debug("unexpected error", exc_info=True)
+        click.echo(traceback.format_exc(), err=True)
+        click.echo("vpcmesh: internal error (a bug); please report it with the trace above",
+                   err=True)
+        return EXIT_BUG

@@ -1,0 +1,86 @@
+"""Rendering: the plan becomes the bytes of every file under build/, in memory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import replace
+from functools import cache
+from ipaddress import IPv4Network
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from vpcmesh import dns
+from vpcmesh.layout import DNS_DIR
+from vpcmesh.model import Node
+from vpcmesh.plan import Plan
+from vpcmesh.state import State
+
+FileMap = dict[str, bytes]
+
+
+def _netmask(network: IPv4Network) -> str:
+    return f"{network.network_address} {network.netmask}"
+
+
+def _sorted_networks(networks: Iterable[IPv4Network]) -> list[IPv4Network]:
+    return sorted(networks, key=lambda n: (n.network_address, n.prefixlen))
+
+
+@cache
+def environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("vpcmesh", "templates"),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["netmask"] = _netmask
+    return env
+
+
+def _render(template: str, **context: Any) -> bytes:
+    return environment().get_template(template).render(**context).encode()
+
+
+def conf_dir(node: Node) -> str:
+    """Debian's openvpn-server@ / openvpn-client@ working directory under /etc/openvpn."""
+    return "server" if node.is_hub else "client"
+
+
+def _node_files(plan: Plan, node: Node, hosts: bytes) -> FileMap:
+    mesh = plan.mesh
+    common = {"mesh": mesh, "vpn": mesh.vpn, "node": node, "hub": plan.hub}
+    files: FileMap = {}
+    if node.is_hub:
+        spoke_routes = _sorted_networks(net for spoke in plan.spokes for net in spoke.subnets)
+        all_subnets = _sorted_networks(net for n in plan.nodes for net in n.subnets)
+        files[f"openvpn/{mesh.name}.conf"] = _render(
+            "server.conf.j2", spoke_routes=spoke_routes, all_subnets=all_subnets, **common)
+        for spoke in plan.spokes:
+            files[f"openvpn/ccd/{spoke.hostname}"] = _render(
+                "ccd.j2", node=spoke, vpn=mesh.vpn, address=plan.addresses[spoke.hostname])
+    else:
+        files[f"openvpn/{mesh.name}.conf"] = _render("client.conf.j2", **common)
+    files["sysctl.conf"] = _render("sysctl.conf.j2", mesh=mesh)
+    files["hosts"] = hosts
+    return files
+
+
+def render_build(plan: Plan, previous: State) -> tuple[FileMap, State]:
+    """Every file of build/ (paths relative to it) and the state to keep for next time."""
+    recs = dns.records(plan)
+    digest = dns.digest(recs)
+    serial = dns.next_serial(previous.dns_serial, previous.dns_digest, digest)
+    hosts = _render("hosts.j2", mesh=plan.mesh, records=recs)
+    files: FileMap = {}
+    for node in plan.nodes:
+        for rel, data in _node_files(plan, node, hosts).items():
+            files[f"{node.hostname}/{rel}"] = data
+    files[f"{DNS_DIR}/{plan.mesh.domain}.zone"] = _render(
+        "zone.j2", mesh=plan.mesh, hub=plan.hub, records=recs, serial=serial)
+    files[f"{DNS_DIR}/records.json"] = dns.records_json(plan, recs, serial)
+    state = replace(previous, addresses=plan.addresses, dns_serial=serial, dns_digest=digest)
+    return dict(sorted(files.items())), state
