@@ -168,7 +168,7 @@ def _check_overlaps(mesh: Mesh | None, nodes: list[Node]) -> list[Problem]:
     widest: tuple[IPv4Network, str, Location] | None = None
     reported: defaultdict[Location, int] = defaultdict(int)
     for item in items:
-        net, label, loc = item
+        net, _, loc = item
         if widest is not None and net.network_address <= widest[0].broadcast_address:
             # Point at the node file, not at mesh.yaml, when the tunnel network is involved.
             here, there = (widest, item) if loc.path == MESH_FILE else (item, widest)

@@ -35,7 +35,7 @@ def _exit(code: int) -> None:
 def main(verbose: int) -> None:
     """Compile a mesh repository into per-node OpenVPN bundles."""
     level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr)
+    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
 
 
 @main.command("validate")

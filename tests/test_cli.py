@@ -1,0 +1,84 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from jsonschema import Draft202012Validator
+from ruamel.yaml import YAML
+
+from conftest import ROOT, invoke
+
+COMMANDS = ["validate", "render", "schema"]
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_help_and_repo(command: str) -> None:
+    result = invoke(command, "--help")
+    assert result.exit_code == 0
+    assert "--repo DIRECTORY" in result.stdout
+
+
+def test_usage_error_exits_2() -> None:
+    result = invoke("validate", "--no-such-flag")
+    assert result.exit_code == 2
+    assert "No such option" in result.stderr
+
+
+def test_missing_repository_files_are_user_errors(tmp_path: Path) -> None:
+    result = invoke("render", "--repo", tmp_path)
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        "mesh/mesh.yaml: missing file: run 'vpcmesh init' or create mesh/mesh.yaml",
+        "nodes: missing folder: a mesh keeps one file per VM in nodes/<hostname>.yaml",
+    ]
+    assert not (tmp_path / "build").exists()
+
+
+def test_stray_file_in_nodes(base_repo: Path) -> None:
+    (base_repo / "nodes/notes.txt").write_text("hello")
+    result = invoke("validate", "--repo", base_repo)
+    assert (result.exit_code, result.stderr.splitlines()) == (
+        1, ["nodes/notes.txt: not a node file; nodes/ holds only <hostname>.yaml files"])
+
+
+def test_validate_ok_is_quiet_on_stdout(base_repo: Path) -> None:
+    result = invoke("validate", "--repo", base_repo)
+    assert result.exit_code == 0
+    assert result.stdout == ""
+    assert result.stderr == "ok: 3 nodes, hub hub-1\n"
+
+
+def test_validate_json(base_repo: Path) -> None:
+    (base_repo / "nodes/spoke-1.yaml").write_text(
+        (base_repo / "nodes/spoke-1.yaml").read_text().replace("role: spoke", "role: hubb"))
+    result = invoke("validate", "--repo", base_repo, "--json")
+    assert result.exit_code == 1
+    assert json.loads(result.stdout) == {"ok": False, "problems": [{
+        "path": "nodes/spoke-1.yaml", "line": 4, "col": 7, "severity": "error",
+        "message": "role: 'hubb' is not one of: hub, spoke"}]}
+
+
+def test_warnings_do_not_fail(base_repo: Path) -> None:
+    node = base_repo / "nodes/spoke-1.yaml"
+    node.write_text(node.read_text().replace("private_address: 172.21.0.10",
+                                             "private_address: 172.29.0.10"))
+    result = invoke("validate", "--repo", base_repo, "--json")
+    assert result.exit_code == 0
+    assert [p["severity"] for p in json.loads(result.stdout)["problems"]] == ["warning"]
+
+
+@pytest.mark.parametrize("name", ["mesh", "node"])
+def test_schema_validates_the_example(name: str) -> None:
+    result = invoke("schema", name)
+    schema = json.loads(result.stdout)
+    Draft202012Validator.check_schema(schema)
+    files = [ROOT / "mesh/mesh.yaml"] if name == "mesh" else sorted((ROOT / "nodes").glob("*"))
+    for path in files:
+        Draft202012Validator(schema).validate(YAML(typ="safe").load(path.read_text()))
+
+
+def test_verbose_render_reports_what_it_did(base_repo: Path) -> None:
+    result = invoke("-v", "render", "--repo", base_repo)
+    assert result.exit_code == 0
+    assert result.stderr == "wrote 13 files for 3 nodes; updated mesh/state.yaml\n"

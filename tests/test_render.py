@@ -1,0 +1,120 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+from conftest import TESTS, invoke
+from golden import assert_tree_matches
+from vpcmesh.output import read_tree
+
+
+def _snapshot(folder: Path) -> dict[str, tuple[int, int, bytes]]:
+    return {p.relative_to(folder).as_posix(): (p.stat().st_ino, p.stat().st_mtime_ns,
+                                               p.read_bytes())
+            for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_example_matches_golden_files(example_repo: Path) -> None:
+    result = invoke("render", "--repo", example_repo)
+    assert result.exit_code == 0, result.stderr
+    assert_tree_matches(example_repo / "build", TESTS / "golden/example")
+
+
+def test_render_is_deterministic(example_repo: Path, tmp_path: Path) -> None:
+    invoke("render", "--repo", example_repo)
+    first = read_tree(example_repo / "build")
+    other = tmp_path / "again"
+    other.mkdir()
+    for name in ("mesh", "nodes"):
+        (other / name).mkdir()
+        for f in (example_repo / name).glob("*.yaml"):
+            (other / name / f.name).write_bytes(f.read_bytes())
+    invoke("render", "--repo", other)
+    assert read_tree(other / "build") == first
+    assert (other / "mesh/state.yaml").read_bytes() == (example_repo / "mesh/state.yaml").read_bytes()
+
+
+def test_rerender_touches_nothing(example_repo: Path) -> None:
+    invoke("render", "--repo", example_repo)
+    before = _snapshot(example_repo / "build")
+    state = (example_repo / "mesh/state.yaml").stat().st_mtime_ns
+    assert invoke("render", "--repo", example_repo).exit_code == 0
+    assert _snapshot(example_repo / "build") == before
+    assert (example_repo / "mesh/state.yaml").stat().st_mtime_ns == state
+
+
+def test_invalid_input_leaves_build_untouched(example_repo: Path) -> None:
+    invoke("render", "--repo", example_repo)
+    before = _snapshot(example_repo / "build")
+    state = (example_repo / "mesh/state.yaml").read_bytes()
+    node = example_repo / "nodes/tencent-hz-1.yaml"
+    node.write_text(node.read_text().replace("172.17.0.0/24", "172.16.0.0/16"))
+    result = invoke("render", "--repo", example_repo)
+    assert result.exit_code == 1
+    assert "routes must not overlap" in result.stderr
+    assert _snapshot(example_repo / "build") == before
+    assert (example_repo / "mesh/state.yaml").read_bytes() == state
+
+
+def test_change_swaps_in_a_whole_new_tree(example_repo: Path) -> None:
+    invoke("render", "--repo", example_repo)
+    node = example_repo / "nodes/huawei-hz-1.yaml"
+    node.write_text(node.read_text().replace("192.168.50.0/24", "192.168.60.0/24"))
+    assert invoke("render", "--repo", example_repo).exit_code == 0
+    server = (example_repo / "build/aliyun-hz-1/openvpn/example.conf").read_text()
+    assert 'push "route 192.168.60.0 255.255.255.0"' in server
+    assert "192.168.50.0" not in server
+    leftovers = [p.name for p in example_repo.iterdir() if p.name.startswith(".build")]
+    assert leftovers == []
+
+
+def test_spoke_does_not_get_a_route_to_its_own_subnet(example_repo: Path) -> None:
+    invoke("render", "--repo", example_repo)
+    ccd = (example_repo / "build/aliyun-hz-1/openvpn/ccd/huawei-hz-1").read_text().splitlines()
+    assert ccd[2:] == [
+        "ifconfig-push 10.8.0.2 255.255.255.0",
+        "iroute 172.18.0.0 255.255.255.0",
+        "iroute 192.168.50.0 255.255.255.0",
+        "# Its own subnets are directly connected; a tunnel route to them would shadow eth0.",
+        'push-remove "route 172.18.0.0 255.255.255.0"',
+        'push-remove "route 192.168.50.0 255.255.255.0"',
+    ]
+
+
+def test_compat_options_only_when_asked(example_repo: Path) -> None:
+    invoke("render", "--repo", example_repo)
+    for conf in (example_repo / "build").glob("*/openvpn/example.conf"):
+        text = conf.read_text()
+        assert "tls-crypt tls-crypt.key" in text
+        assert "comp-lzo" not in text and "tls-auth" not in text
+    mesh = example_repo / "mesh/mesh.yaml"
+    mesh.write_text(mesh.read_text().replace(
+        "  max_clients: 50\n", "  max_clients: 50\n  compat: {tls_auth: true, comp_lzo: true}\n"))
+    assert invoke("render", "--repo", example_repo).exit_code == 0
+    server = (example_repo / "build/aliyun-hz-1/openvpn/example.conf").read_text()
+    client = (example_repo / "build/tencent-hz-1/openvpn/example.conf").read_text()
+    assert "tls-auth ta.key 0" in server and "tls-auth ta.key 1" in client
+    assert "tls-crypt" not in server + client
+    assert "comp-lzo no" in server and 'push "comp-lzo no"' in server and "comp-lzo no" in client
+
+
+def test_tcp_uses_explicit_roles_and_no_exit_notify(example_repo: Path) -> None:
+    mesh = example_repo / "mesh/mesh.yaml"
+    mesh.write_text(mesh.read_text().replace("proto: udp", "proto: tcp"))
+    assert invoke("render", "--repo", example_repo).exit_code == 0
+    server = (example_repo / "build/aliyun-hz-1/openvpn/example.conf").read_text()
+    client = (example_repo / "build/tencent-hz-1/openvpn/example.conf").read_text()
+    assert "proto tcp-server\n" in server and "proto tcp-client\n" in client
+    assert "explicit-exit-notify" not in server + client
+
+
+def test_dns_serial_moves_only_when_records_change(example_repo: Path) -> None:
+    invoke("render", "--repo", example_repo)
+    zone = example_repo / "build/dns/inner.example.com.zone"
+    assert "\t\t1\t; serial" in zone.read_text()
+    invoke("render", "--repo", example_repo)
+    assert "\t\t1\t; serial" in zone.read_text()
+    node = example_repo / "nodes/huawei-hz-1.yaml"
+    node.write_text(node.read_text().replace("elasticsearch", "search"))
+    invoke("render", "--repo", example_repo)
+    assert "\t\t2\t; serial" in zone.read_text()
+    assert "search\tIN\tA\t172.18.0.10" in zone.read_text()
