@@ -35,6 +35,28 @@ def install_fixture(repo: Path, fixture: Path, folder: str) -> None:
     shutil.copyfile(fixture, target)
 
 
+# Certificates in the fixtures were issued on 2026-11-25; a fixed clock keeps every test
+# away from their renewal windows, whatever the date the suite runs on.
+FIXED_NOW = "2026-12-01T00:00:00Z"
+KEYS = FIXTURES / "example-keys"
+
+
+@pytest.fixture(autouse=True)
+def _environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("VPCMESH_NOW", FIXED_NOW)
+    # No admin key unless a test asks for one, and none picked up from the host's home.
+    for name in ("SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY", "SOPS_AGE_KEY_CMD"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+
+
+@pytest.fixture
+def admin_key(monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(KEYS / "admin.agekey"))
+    return KEYS / "admin.agekey"
+
+
 @pytest.fixture
 def base_repo(tmp_path: Path) -> Path:
     return Path(shutil.copytree(FIXTURES / "base", tmp_path / "repo"))

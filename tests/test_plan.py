@@ -3,7 +3,7 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 from pathlib import Path
 
-from vpcmesh.compile import load_plan
+from vpcmesh.compile import load
 from vpcmesh.loader import load_inventory
 from vpcmesh.plan import allocate
 from vpcmesh.state import State, read_state
@@ -53,6 +53,6 @@ def test_a_stale_state_entry_outside_the_network_is_reallocated(base_repo: Path)
 
 
 def test_plan_is_deterministic(base_repo: Path) -> None:
-    plans = [load_plan(base_repo)[2] for _ in range(2)]
+    plans = [load(base_repo).plan for _ in range(2)]
     assert plans[0].addresses == plans[1].addresses
     assert [n.hostname for n in plans[0].nodes] == ["hub-1", "spoke-1", "spoke-2"]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import TESTS, invoke
+from conftest import TESTS, copy_example, invoke
 from golden import assert_tree_matches
 from vpcmesh.output import read_tree
 
@@ -21,16 +21,11 @@ def test_example_matches_golden_files(example_repo: Path) -> None:
 
 def test_render_is_deterministic(example_repo: Path, tmp_path: Path) -> None:
     invoke("render", "--repo", example_repo)
-    first = read_tree(example_repo / "build")
-    other = tmp_path / "again"
-    other.mkdir()
-    for name in ("mesh", "nodes"):
-        (other / name).mkdir()
-        for f in (example_repo / name).glob("*.yaml"):
-            (other / name / f.name).write_bytes(f.read_bytes())
+    other = copy_example(tmp_path / "again")
     invoke("render", "--repo", other)
-    assert read_tree(other / "build") == first
-    assert (other / "mesh/state.yaml").read_bytes() == (example_repo / "mesh/state.yaml").read_bytes()
+    assert read_tree(other / "build") == read_tree(example_repo / "build")
+    for rel in ("mesh/state.yaml", ".sops.yaml"):
+        assert (other / rel).read_bytes() == (example_repo / rel).read_bytes()
 
 
 def test_rerender_touches_nothing(example_repo: Path) -> None:
@@ -84,7 +79,7 @@ def test_compat_options_only_when_asked(example_repo: Path) -> None:
     invoke("render", "--repo", example_repo)
     for conf in (example_repo / "build").glob("*/openvpn/example.conf"):
         text = conf.read_text()
-        assert "tls-crypt tls-crypt.key" in text
+        assert "tls-crypt tls.key" in text
         assert "comp-lzo" not in text and "tls-auth" not in text
     mesh = example_repo / "mesh/mesh.yaml"
     mesh.write_text(mesh.read_text().replace(
@@ -92,7 +87,7 @@ def test_compat_options_only_when_asked(example_repo: Path) -> None:
     assert invoke("render", "--repo", example_repo).exit_code == 0
     server = (example_repo / "build/aliyun-hz-1/openvpn/example.conf").read_text()
     client = (example_repo / "build/tencent-hz-1/openvpn/example.conf").read_text()
-    assert "tls-auth ta.key 0" in server and "tls-auth ta.key 1" in client
+    assert "tls-auth tls.key 0" in server and "tls-auth tls.key 1" in client
     assert "tls-crypt" not in server + client
     assert "comp-lzo no" in server and 'push "comp-lzo no"' in server and "comp-lzo no" in client
 

@@ -11,9 +11,13 @@ from typing import Any, TypeVar
 import click
 
 from vpcmesh import __version__, error_handler
+from vpcmesh.commands import pki as pki_commands
+from vpcmesh.commands.init import init_mesh
 from vpcmesh.commands.render import render
 from vpcmesh.commands.schema import print_schema
 from vpcmesh.commands.validate import validate
+from vpcmesh.pki import ALGORITHMS
+from vpcmesh.scaffold import NewMesh
 from vpcmesh.schema import SCHEMA_NAMES
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -59,3 +63,55 @@ def render_cmd(repo: Path) -> None:
 def schema_cmd(repo: Path, name: str) -> None:
     """Print the JSON Schema of mesh.yaml or of a node file (for editors)."""
     _exit(error_handler.run(lambda: print_schema(name)))
+
+
+@main.command("init")
+@repo_option
+@click.option("--name", help="Mesh name (names <name>.conf and the systemd units).")
+@click.option("--domain", help="Inner DNS domain, such as inner.example.com.")
+@click.option("--network", help="Tunnel network in CIDR form, such as 10.8.0.0/24.")
+@click.option("--admin-recipient", "admins", multiple=True,
+              help="Age recipient of an admin who can read secrets/ (repeat for more).")
+@click.option("--algorithm", type=click.Choice(ALGORITHMS), default="ec-p256",
+              show_default=True, help="Key algorithm of the CA and certificates.")
+def init_cmd(repo: Path, name: str | None, domain: str | None, network: str | None,
+             admins: tuple[str, ...], algorithm: str) -> None:
+    """Create a new mesh: layout, mesh.yaml, .sops.yaml, CA, TLS key and signing key.
+
+    With no --name etc., add the PKI to the mesh/mesh.yaml already in --repo."""
+    given = [name, domain, network, admins]
+    if any(given) and not all(given):
+        raise click.UsageError("--name, --domain, --network and --admin-recipient go together")
+    new = NewMesh(name, domain, network, admins, algorithm) if all(given) else None  # type: ignore[arg-type]
+    _exit(error_handler.run(lambda: init_mesh(repo, new)))
+
+
+@main.group("pki")
+def pki_group() -> None:
+    """Certificates: status, revoke, renew."""
+
+
+@pki_group.command("status")
+@repo_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def pki_status_cmd(repo: Path, as_json: bool) -> None:
+    """List every certificate (and the CRL) with its expiry; needs no key."""
+    _exit(error_handler.run(lambda: pki_commands.status(repo, as_json)))
+
+
+@pki_group.command("revoke")
+@repo_option
+@click.argument("hostname")
+def pki_revoke_cmd(repo: Path, hostname: str) -> None:
+    """Revoke HOSTNAME's certificate (a node still in nodes/ gets a new key). Needs the
+    admin key (SOPS_AGE_KEY_FILE)."""
+    _exit(error_handler.run(lambda: pki_commands.revoke(repo, hostname)))
+
+
+@pki_group.command("renew")
+@repo_option
+@click.argument("hostname", required=False)
+def pki_renew_cmd(repo: Path, hostname: str | None) -> None:
+    """Re-issue HOSTNAME's certificate, or without it everything due, and always the CRL.
+    Needs the admin key (SOPS_AGE_KEY_FILE)."""
+    _exit(error_handler.run(lambda: pki_commands.renew(repo, hostname)))

@@ -1,15 +1,111 @@
-"""The pipeline shared by validate and render: load, check, plan."""
+"""The pipeline behind validate, render and pki: load, check, plan, issue, render, write."""
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Collection
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from vpcmesh.loader import Inventory, load_inventory
+from vpcmesh import clock, sopsconfig
+from vpcmesh.errors import Location, Problem, Severity, VpcmeshError
+from vpcmesh.issuer import Changes, admin_key_configured, apply, read_admin_secrets
+from vpcmesh.keystore import Store, read_store
+from vpcmesh.layout import ADMIN_SECRETS, BUILD_DIR, SOPS_CONFIG, STATE_FILE
+from vpcmesh.loader import load_inventory
+from vpcmesh.output import replace_file, replace_tree
+from vpcmesh.pkiplan import PkiPlan, decide, expiry_problems
 from vpcmesh.plan import Plan, make_plan
-from vpcmesh.state import State, read_state
+from vpcmesh.render import render_build
+from vpcmesh.state import State, dump_state, read_state
 
 
-def load_plan(root: Path) -> tuple[Inventory, State, Plan]:
+@dataclass(frozen=True)
+class Loaded:
+    plan: Plan
+    previous: State
+    store: Store
+    actions: PkiPlan
+    now: dt.datetime
+    warnings: tuple[Problem, ...]
+
+
+@dataclass(frozen=True)
+class Built:
+    plan: Plan
+    actions: PkiPlan
+    build_changed: bool
+    written: tuple[str, ...] = ()
+    warnings: tuple[Problem, ...] = field(default=())
+
+
+def load(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
+         renew_crl: bool = False) -> Loaded:
+    """Everything validate reports; raises VpcmeshError with every problem found."""
     inventory = load_inventory(root)
     previous = read_state(root)
-    return inventory, previous, make_plan(inventory, previous)
+    plan = make_plan(inventory, previous)
+    store = read_store(root)
+    now = clock.now()
+    actions = decide(plan, store, now, renew, revoke, renew_crl)
+    return Loaded(plan, previous, store, actions, now, inventory.warnings)
+
+
+def _commit(root: Path, changes: Changes) -> list[str]:
+    # Keys before certificates: a crash in between leaves a key without its certificate,
+    # which the next render notices (fingerprint mismatch) and re-issues.
+    order = sorted(changes, key=lambda rel: (not rel.startswith("secrets/"), rel))
+    written = []
+    for rel in order:
+        data = changes[rel]
+        if data is None:
+            (root / rel).unlink(missing_ok=True)
+            written.append(rel)
+        elif replace_file(root / rel, data):
+            written.append(rel)
+    return written
+
+
+def _admin_key_missing(actions: PkiPlan) -> VpcmeshError:
+    todo = [f"{h} ({why})" for h, why in actions.issue.items()]
+    todo += [f"revoke {h} ({why})" for h, why in actions.revoke.items()]
+    todo += [f"{h} ({why})" for h, why in actions.rewrap.items()]
+    if actions.crl:
+        todo.append(f"the CRL ({actions.crl})")
+    if actions.admin_rewrap:
+        todo.append("secrets/ for the new admins")
+    return VpcmeshError.at(ADMIN_SECRETS, "the admin age key is needed to update "
+                                          + ", ".join(todo) + "; set SOPS_AGE_KEY_FILE to the"
+                                          " age key file of one of the admins in mesh/mesh.yaml")
+
+
+def build(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
+          renew_crl: bool = False) -> Built:
+    loaded = load(root, renew, revoke, renew_crl)
+    plan, store, actions = loaded.plan, loaded.store, loaded.actions
+    warnings = list(loaded.warnings)
+    written: list[str] = []
+    if actions.needs_admin_key and not admin_key_configured():
+        if not actions.optional:
+            raise _admin_key_missing(actions)
+        warnings.append(Problem(Location(ADMIN_SECRETS), "renewals are due but no admin age"
+                                " key is set (SOPS_AGE_KEY_FILE); rendering without them",
+                                Severity.WARNING))
+        actions = PkiPlan()
+    if not actions.empty:
+        admin = read_admin_secrets(root, store)
+        written = _commit(root, apply(root, plan, store, actions, admin, loaded.now))
+        store = read_store(root)
+    window = dt.timedelta(days=plan.mesh.pki.renew_before_days)
+    remaining = expiry_problems(store, loaded.now, window, plan)
+    if any(p.is_error for p in remaining):
+        raise VpcmeshError(remaining)
+    warnings += remaining
+    files, state = render_build(plan, loaded.previous, store)
+    changed = replace_tree(root / BUILD_DIR, files)
+    if replace_file(root / SOPS_CONFIG, sopsconfig.render(plan)):
+        written.append(SOPS_CONFIG)
+    # The state goes last: if anything before failed, the next render plans the same again.
+    if replace_file(root / STATE_FILE, dump_state(state)):
+        written.append(STATE_FILE)
+    return Built(plan, actions, changed, tuple(written), tuple(warnings))

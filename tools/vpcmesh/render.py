@@ -11,12 +11,14 @@ from typing import Any
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from vpcmesh import dns
+from vpcmesh.keystore import Store
 from vpcmesh.layout import DNS_DIR
 from vpcmesh.model import Node
 from vpcmesh.plan import Plan
 from vpcmesh.state import State
 
 FileMap = dict[str, bytes]
+SECRETS_FILE = "secrets.sops.yaml"
 
 
 def _netmask(network: IPv4Network) -> str:
@@ -50,11 +52,18 @@ def conf_dir(node: Node) -> str:
     return "server" if node.is_hub else "client"
 
 
-def _node_files(plan: Plan, node: Node, hosts: bytes) -> FileMap:
+def _node_files(plan: Plan, node: Node, hosts: bytes, store: Store) -> FileMap:
     mesh = plan.mesh
     common = {"mesh": mesh, "vpn": mesh.vpn, "node": node, "hub": plan.hub}
-    files: FileMap = {}
+    # Public PKI files go as they are; the private key and the TLS key only inside the
+    # node's SOPS file, which only the node (and the admins) can decrypt.
+    files: FileMap = {
+        "openvpn/ca.crt": store.ca_pem,
+        f"openvpn/{node.hostname}.crt": store.cert_pems[node.hostname],
+        SECRETS_FILE: store.secrets[node.hostname].data,
+    }
     if node.is_hub:
+        files["openvpn/crl.pem"] = store.crl_pem
         spoke_routes = _sorted_networks(net for spoke in plan.spokes for net in spoke.subnets)
         all_subnets = _sorted_networks(net for n in plan.nodes for net in n.subnets)
         files[f"openvpn/{mesh.name}.conf"] = _render(
@@ -69,7 +78,7 @@ def _node_files(plan: Plan, node: Node, hosts: bytes) -> FileMap:
     return files
 
 
-def render_build(plan: Plan, previous: State) -> tuple[FileMap, State]:
+def render_build(plan: Plan, previous: State, store: Store) -> tuple[FileMap, State]:
     """Every file of build/ (paths relative to it) and the state to keep for next time."""
     recs = dns.records(plan)
     digest = dns.digest(recs)
@@ -77,7 +86,7 @@ def render_build(plan: Plan, previous: State) -> tuple[FileMap, State]:
     hosts = _render("hosts.j2", mesh=plan.mesh, records=recs)
     files: FileMap = {}
     for node in plan.nodes:
-        for rel, data in _node_files(plan, node, hosts).items():
+        for rel, data in _node_files(plan, node, hosts, store).items():
             files[f"{node.hostname}/{rel}"] = data
     files[f"{DNS_DIR}/{plan.mesh.domain}.zone"] = _render(
         "zone.j2", mesh=plan.mesh, hub=plan.hub, records=recs, serial=serial)

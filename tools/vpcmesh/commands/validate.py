@@ -5,15 +5,17 @@ from pathlib import Path
 
 import click
 
-from vpcmesh.compile import load_plan
-from vpcmesh.errors import Problem, VpcmeshError
+from vpcmesh.compile import load
+from vpcmesh.errors import Problem, VpcmeshError, sort_problems
 
 
 def validate(root: Path, as_json: bool) -> int:
     problems: list[Problem]
+    summary = ""
     try:
-        inventory, _, plan = load_plan(root)
-        problems = list(inventory.warnings)
+        loaded = load(root)
+        problems = sort_problems([*loaded.warnings, *loaded.actions.problems])
+        summary = f"ok: {len(loaded.plan.nodes)} nodes, hub {loaded.plan.hub.hostname}"
     except VpcmeshError as exc:
         problems = list(exc.problems)
     ok = not any(p.is_error for p in problems)
@@ -23,5 +25,5 @@ def validate(root: Path, as_json: bool) -> int:
         for problem in problems:
             click.echo(str(problem), err=True)
         if ok:
-            click.echo(f"ok: {len(plan.nodes)} nodes, hub {plan.hub.hostname}", err=True)
+            click.echo(summary, err=True)
     return 0 if ok else 1
