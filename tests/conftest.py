@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
+from vpcmesh import sops
 from vpcmesh.cli import main
 
 TESTS = Path(__file__).parent
@@ -65,3 +67,48 @@ def base_repo(tmp_path: Path) -> Path:
 @pytest.fixture
 def example_repo(tmp_path: Path) -> Path:
     return copy_example(tmp_path / "example")
+
+
+def age_recipient(name: str) -> str:
+    """The recipient of a demo key in tests/fixtures/example-keys (its '# public key' line)."""
+    for line in (KEYS / f"{name}.agekey").read_text().splitlines():
+        if line.startswith("# public key: "):
+            return line.removeprefix("# public key: ")
+    raise AssertionError(f"no public key line in {name}.agekey")
+
+
+def add_spoke(repo: Path, name: str, subnet: str, key: str = "tencent-hz-1") -> Path:
+    path = repo / "nodes" / f"{name}.yaml"
+    path.write_text(
+        f"hostname: {name}\ncloud: huawei\nregion: cn-east-3\nrole: spoke\n"
+        f"private_address: {subnet.split('/')[0][:-1]}10\nsubnets: [{subnet}]\n"
+        f"age_recipient: {age_recipient(key)}\n")
+    return path
+
+
+class SopsCalls:
+    """Counts real sops calls through a logging shim (VPCMESH_SOPS)."""
+
+    def __init__(self, log: Path) -> None:
+        self.log = log
+
+    def commands(self) -> list[str]:
+        if not self.log.exists():
+            return []
+        return [line.split()[0] for line in self.log.read_text().splitlines()]
+
+    def reset(self) -> None:
+        self.log.unlink(missing_ok=True)
+
+
+@pytest.fixture
+def sops_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[SopsCalls]:
+    real = sops.binary()
+    log = tmp_path / "sops-calls.log"
+    shim = tmp_path / "sops-shim"
+    shim.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexec {real} "$@"\n')
+    shim.chmod(0o755)
+    monkeypatch.setenv("VPCMESH_SOPS", str(shim))
+    sops.binary.cache_clear()
+    yield SopsCalls(log)
+    sops.binary.cache_clear()

@@ -10,6 +10,12 @@ from conftest import FIXTURES, install_fixture, invoke
 
 # case -> (exit status, every line validate prints on stderr)
 NODE_CASES: dict[str, tuple[int, list[str]]] = {
+    "age-recipient-bad-checksum": (
+        1,
+        [
+            "nodes/age-recipient-bad-checksum.yaml:7:16: age_recipient: bad age recipient checksum (a mistyped character?); copy it again from 'age-keygen -y KEYFILE'",
+        ],
+    ),
     "duplicate-hostname": (
         1,
         [

@@ -7,12 +7,15 @@ from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import PurePosixPath
 
+from vpcmesh import bech32
 from vpcmesh.errors import Location, Problem, Severity
 from vpcmesh.layout import MESH_FILE
 from vpcmesh.model import Mesh, Node
 
 # The design is one OpenVPN server with every other node as its client.
 MAX_HUBS = 1
+_BAD_CHECKSUM = ("bad age recipient checksum (a mistyped character?); copy it again from"
+                 " 'age-keygen -y KEYFILE'")
 
 
 def host_bits(text: str, loc: Location, what: str, host_hint: bool = True) -> list[Problem]:
@@ -36,6 +39,9 @@ def check_mesh(mesh: Mesh) -> list[Problem]:
                                 f"vpn.keepalive.timeout: {vpn.keepalive_timeout} must be at least"
                                 f" twice the interval ({2 * vpn.keepalive_interval}), or tunnels"
                                 " flap"))
+    for i, admin in enumerate(mesh.admins):
+        if not bech32.valid(admin):
+            problems.append(Problem(doc.at(["admins", i]), f"admins[{i}]: {_BAD_CHECKSUM}"))
     if mesh.pki.renew_before_days >= mesh.pki.cert_validity_days:
         problems.append(Problem(doc.at(["pki", "renew_before_days"]),
                                 "pki.renew_before_days must be shorter than pki.cert_validity_days,"
@@ -54,6 +60,8 @@ def check_node(node: Node, mesh: Mesh | None) -> list[Problem]:
                                 f" hostname: {stem}"))
     for i, text in enumerate(doc.data["subnets"]):
         problems += host_bits(text, doc.at(["subnets", i]), f"subnets[{i}]")
+    if not bech32.valid(node.age_recipient):
+        problems.append(Problem(doc.at(["age_recipient"]), f"age_recipient: {_BAD_CHECKSUM}"))
     if node.is_hub and node.public_address is None:
         problems.append(Problem(doc.at(), "a hub needs public_address: the address its spokes"
                                           " connect to"))

@@ -46,6 +46,9 @@ def load(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
     previous = read_state(root)
     plan = make_plan(inventory, previous)
     store = read_store(root)
+    stale = store.problems(renew, renew_crl)
+    if stale:
+        raise VpcmeshError(stale)
     now = clock.now()
     actions = decide(plan, store, now, renew, revoke, renew_crl)
     return Loaded(plan, previous, store, actions, now, inventory.warnings)

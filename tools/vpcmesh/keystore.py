@@ -3,6 +3,7 @@ of the SOPS files. Reading it needs no private key."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +42,15 @@ class Store:
     secrets: dict[str, NodeSecret]
     admin_recipients: frozenset[str]
     signing_pub: bytes
+    # Not signed by this CA: ignored (as if missing) but reported unless being renewed.
+    foreign: dict[str, Problem]
+    crl_problem: Problem | None
+
+    def problems(self, renew: Collection[str] = (), renew_crl: bool = False) -> list[Problem]:
+        found = [p for host, p in self.foreign.items() if host not in renew]
+        if self.crl_problem is not None and not (renew_crl or renew):
+            found.append(self.crl_problem)
+        return found
 
 
 def _read_cert(root: Path, rel: str, problems: list[Problem]) -> tuple[x509.Certificate, bytes
@@ -79,18 +89,18 @@ def read_store(root: Path) -> Store:
     if loaded is None:
         raise VpcmeshError(problems)
     ca, ca_pem = loaded
-    certs, pems = {}, {}
+    certs, pems, foreign = {}, {}, {}
     for path in sorted((root / ISSUED_DIR).glob("*.crt")):
         host, rel = path.stem, issued_cert(path.stem)
         got = _read_cert(root, rel, problems)
         if got is None:
             continue
         if not pki.signed_by(got[0], ca):
-            problems.append(Problem(Location(rel), f"not signed by {CA_CERT} (the CA changed?);"
-                                                   f" run 'vpcmesh pki renew {host}'"))
+            foreign[host] = Problem(Location(rel), f"not signed by {CA_CERT} (the CA changed?);"
+                                                   f" run 'vpcmesh pki renew {host}'")
             continue
         certs[host], pems[host] = got
-    crl, crl_pem = None, b""
+    crl, crl_pem, crl_problem = None, b"", None
     if (root / CRL_FILE).is_file():
         crl_pem = (root / CRL_FILE).read_bytes()
         try:
@@ -99,8 +109,8 @@ def read_store(root: Path) -> Store:
             problems.append(Problem(Location(CRL_FILE), "not a PEM CRL; run 'vpcmesh pki renew'"))
         else:
             if not pki.signed_by(crl, ca):
-                problems.append(Problem(Location(CRL_FILE), f"not signed by {CA_CERT};"
-                                                            " run 'vpcmesh pki renew'"))
+                crl_problem = Problem(Location(CRL_FILE), f"not signed by {CA_CERT};"
+                                                          " run 'vpcmesh pki renew'")
                 crl = None
     try:
         admin = sops.recipients(sops.metadata(root / ADMIN_SECRETS, ADMIN_SECRETS))
@@ -111,4 +121,5 @@ def read_store(root: Path) -> Store:
     if problems:
         raise VpcmeshError(problems)
     signing = (root / SIGNING_PUB).read_bytes() if (root / SIGNING_PUB).is_file() else b""
-    return Store(ca, ca_pem, crl, crl_pem, certs, pems, secrets, admin, signing)
+    return Store(ca, ca_pem, crl, crl_pem, certs, pems, secrets, admin, signing, foreign,
+                 crl_problem)
