@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from conftest import KEYS, SopsCalls, add_spoke, age_recipient, invoke
 from vpcmesh import sops
 from vpcmesh.output import read_tree
+
+from conftest import KEYS, SopsCalls, add_spoke, age_recipient, invoke
 
 
 def _tree(repo: Path) -> dict[str, bytes]:

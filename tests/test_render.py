@@ -2,9 +2,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from vpcmesh.output import read_tree
+
 from conftest import TESTS, copy_example, invoke
 from golden import assert_tree_matches
-from vpcmesh.output import read_tree
 
 
 def _snapshot(folder: Path) -> dict[str, tuple[int, int, bytes]]:

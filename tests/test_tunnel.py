@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from conftest import KEYS, ROOT, invoke
-from netlab import Lab, Vm, missing_requirements, wait_for
 from vpcmesh import sops
 from vpcmesh.state import read_state
 from vpcmesh.yamlio import load
+
+from conftest import KEYS, ROOT, invoke
+from netlab import Lab, Vm, missing_requirements, wait_for
 
 
 def _require() -> None:

@@ -9,7 +9,7 @@ from pathlib import PurePosixPath
 
 from vpcmesh import bech32
 from vpcmesh.errors import Location, Problem, Severity
-from vpcmesh.layout import MESH_FILE
+from vpcmesh.layout import MESH_FILE, NODES_DIR
 from vpcmesh.model import Mesh, Node
 
 # The design is one OpenVPN server with every other node as its client.
@@ -113,8 +113,11 @@ def check_mesh_wide(mesh: Mesh | None, nodes: list[Node]) -> list[Problem]:
 
 def _check_hubs(mesh: Mesh | None, nodes: list[Node]) -> list[Problem]:
     hubs = [n for n in nodes if n.is_hub]
-    if not hubs and nodes:
-        where = mesh.doc.at() if mesh else Location("nodes")
+    if not nodes:
+        return [Problem(Location(NODES_DIR), "no nodes yet: add the hub as"
+                                             " nodes/<hostname>.yaml with role: hub")]
+    if not hubs:
+        where = mesh.doc.at() if mesh else Location(NODES_DIR)
         return [Problem(where, "no node has role: hub; exactly one node must run the OpenVPN"
                                " server")]
     if len(hubs) > MAX_HUBS:

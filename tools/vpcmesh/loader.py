@@ -73,7 +73,8 @@ def load_inventory(root: Path) -> Inventory:
             nodes.append(node)
             problems += checks.check_node(node, mesh)
     nodes.sort(key=lambda n: n.hostname)
-    problems += checks.check_mesh_wide(mesh, nodes)
+    if (root / NODES_DIR).is_dir():
+        problems += checks.check_mesh_wide(mesh, nodes)
     if any(p.is_error for p in problems) or mesh is None:
         raise VpcmeshError(problems)
     return Inventory(mesh, tuple(nodes), tuple(p for p in problems if not p.is_error))

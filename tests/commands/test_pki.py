@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from conftest import invoke
+
+
+def _serial(repo: Path, host: str) -> int:
+    return x509.load_pem_x509_certificate(
+        (repo / f"mesh/pki/issued/{host}.crt").read_bytes()).serial_number
+
+
+def _crl(repo: Path) -> x509.CertificateRevocationList:
+    return x509.load_pem_x509_crl((repo / "mesh/pki/crl.pem").read_bytes())
+
+
+def test_status_lists_every_certificate(base_repo: Path) -> None:
+    result = invoke("pki", "status", "--repo", base_repo, "--json")
+    assert result.exit_code == 0
+    rows = {r["name"]: (r["kind"], r["status"]) for r in json.loads(result.stdout)}
+    assert rows == {"ca": ("ca", "ok"), "crl": ("crl", "ok"), "hub-1": ("server", "ok"),
+                    "spoke-1": ("client", "ok"), "spoke-2": ("client", "ok")}
+    text = invoke("pki", "status", "--repo", base_repo).stdout.splitlines()
+    assert text[0].split() == ["NAME", "KIND", "EXPIRES", "DAYS", "STATUS"]
+    assert text[3].split()[:2] == ["hub-1", "server"]
+
+
+def test_revoke_replaces_the_key_and_lists_the_old_serial(base_repo: Path,
+                                                          admin_key: Path) -> None:
+    old = _serial(base_repo, "spoke-1")
+    result = invoke("pki", "revoke", "spoke-1", "--repo", base_repo)
+    assert (result.exit_code, result.stderr.splitlines()) == (0, [
+        "revoked spoke-1 (revoke requested)", "issued spoke-1 (revoked and replaced)",
+        "issued a new CRL (certificates revoked)"])
+    assert _serial(base_repo, "spoke-1") != old
+    assert _crl(base_repo).get_revoked_certificate_by_serial_number(old) is not None
+    assert (base_repo / "build/hub-1/openvpn/crl.pem").read_bytes() == (
+        base_repo / "mesh/pki/crl.pem").read_bytes()
+
+
+def test_revoke_unknown_host(base_repo: Path) -> None:
+    result = invoke("pki", "revoke", "nope", "--repo", base_repo)
+    assert (result.exit_code, result.stderr) == (
+        1, "mesh/pki/issued/nope.crt: no certificate to revoke for 'nope'\n")
+
+
+def test_renew_one_host(base_repo: Path, admin_key: Path) -> None:
+    old, crl_number = _serial(base_repo, "spoke-2"), _crl(base_repo).extensions
+    result = invoke("pki", "renew", "spoke-2", "--repo", base_repo)
+    assert result.exit_code == 0, result.stderr
+    assert _serial(base_repo, "spoke-2") != old
+    assert _crl(base_repo).get_revoked_certificate_by_serial_number(old) is None
+    assert _crl(base_repo).extensions != crl_number
+
+
+def test_renew_without_key_says_what_it_needs(base_repo: Path) -> None:
+    result = invoke("pki", "renew", "--repo", base_repo)
+    assert (result.exit_code, result.stderr) == (1, (
+        "secrets/mesh.sops.yaml: the admin age key is needed to update the CRL (renewal"
+        " requested); set SOPS_AGE_KEY_FILE to the age key file of one of the admins in"
+        " mesh/mesh.yaml\n"))
+
+
+# Certificates in base/ expire 2029-02-27 (825 days); its CRL's next update is 2027-05-24.
+@pytest.mark.parametrize("now, code, lines", [
+    ("2027-05-01T00:00:00Z", 0, [
+        "mesh/pki/crl.pem: warning: the CRL expires on 2027-05-24; run 'vpcmesh pki renew'"
+        " (or render with the admin key)"]),
+    ("2027-06-01T00:00:00Z", 1, [
+        "mesh/pki/crl.pem: the CRL expired on 2027-05-24; run 'vpcmesh pki renew' (or render"
+        " with the admin key)"]),
+])
+def test_validate_tracks_the_crl(base_repo: Path, monkeypatch: pytest.MonkeyPatch, now: str,
+                                 code: int, lines: list[str]) -> None:
+    monkeypatch.setenv("VPCMESH_NOW", now)
+    result = invoke("validate", "--repo", base_repo)
+    assert (result.exit_code, result.stderr.splitlines()[:len(lines)]) == (code, lines)
+
+
+def test_validate_fails_on_an_expired_certificate(base_repo: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VPCMESH_NOW", "2029-03-01T00:00:00Z")
+    lines = invoke("validate", "--repo", base_repo).stderr.splitlines()
+    assert "mesh/pki/issued/spoke-1.crt: the certificate of spoke-1 expired on 2029-02-27; run"\
+           " 'vpcmesh pki renew spoke-1' (or render with the admin key)" in lines
+
+
+def test_render_renews_what_is_due_with_the_key(base_repo: Path, admin_key: Path,
+                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VPCMESH_NOW", "2029-02-10T00:00:00Z")
+    result = invoke("-v", "render", "--repo", base_repo)
+    assert result.exit_code == 0, result.stderr
+    assert "issued a certificate for spoke-1: expires on 2029-02-27" in result.stderr
+    assert invoke("validate", "--repo", base_repo).stderr == "ok: 3 nodes, hub hub-1\n"
+
+
+def test_render_without_key_renders_while_renewals_are_only_due(
+        base_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VPCMESH_NOW", "2027-05-01T00:00:00Z")
+    result = invoke("render", "--repo", base_repo)
+    assert result.exit_code == 0
+    assert result.stderr.splitlines()[0] == (
+        "secrets/mesh.sops.yaml: warning: renewals are due but no admin age key is set"
+        " (SOPS_AGE_KEY_FILE); rendering without them")
