@@ -11,8 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from vpcmesh import sops
+from vpcmesh.pki import ALGORITHMS, algorithm_of
 from vpcmesh.state import read_state
 from vpcmesh.yamlio import load
 
@@ -57,11 +59,13 @@ def install_bundle(bundle: Path, host: str, is_hub: bool, root: Path) -> Path:
     return workdir
 
 
-def compile_example(root: Path) -> Path:
+def compile_example(root: Path, algorithm: str = "ec-p256") -> Path:
     """The example mesh with a fresh PKI, so the test never depends on today's date."""
     repo = root / "repo"
     (repo / "mesh").mkdir(parents=True)
-    shutil.copyfile(ROOT / "mesh/mesh.yaml", repo / "mesh/mesh.yaml")
+    text = (ROOT / "mesh/mesh.yaml").read_text()
+    (repo / "mesh/mesh.yaml").write_text(text.replace("algorithm: ec-p256",
+                                                      f"algorithm: {algorithm}"))
     shutil.copytree(ROOT / "nodes", repo / "nodes")
     for args in (["init"], ["render"]):
         result = invoke(*args, "--repo", repo)
@@ -73,11 +77,15 @@ def _logs(lab: Lab) -> str:
     return "\n".join(f"--- {vm.name} ---\n{vm.log()[-3000:]}" for vm in lab.vms.values())
 
 
-def test_runbook_ping_matrix(lab_root: Path, admin_key: Path,
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_runbook_ping_matrix(lab_root: Path, admin_key: Path, algorithm: str,
                              monkeypatch: pytest.MonkeyPatch) -> None:
     _require()
     monkeypatch.delenv("VPCMESH_NOW")  # real certificates for a real OpenVPN clock
-    repo = compile_example(lab_root)
+    repo = compile_example(lab_root, algorithm)
+    for cert in [repo / "mesh/pki/ca.crt", *(repo / "mesh/pki/issued").glob("*.crt")]:
+        public = x509.load_pem_x509_certificate(cert.read_bytes()).public_key()
+        assert algorithm_of(public) == algorithm
     tunnel = {h: str(a) for h, a in read_state(repo).addresses.items()}
     nodes = {p.stem: load(repo, f"nodes/{p.name}").data for p in (repo / "nodes").glob("*.yaml")}
     hub_name = next(h for h, n in nodes.items() if n["role"] == "hub")
