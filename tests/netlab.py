@@ -34,6 +34,18 @@ def missing_requirements() -> list[str]:
     return missing
 
 
+def require() -> None:
+    """Skip where the lab cannot run, but fail in CI: a missing part must not pass as a skip."""
+    import pytest
+
+    missing = missing_requirements()
+    if missing:
+        message = f"the network lab needs {', '.join(missing)}"
+        if os.environ.get("CI"):
+            pytest.fail(message)
+        pytest.skip(message)
+
+
 @dataclass
 class Vm:
     name: str
