@@ -82,3 +82,10 @@ def test_verbose_render_reports_what_it_did(base_repo: Path) -> None:
     result = invoke("-v", "render", "--repo", base_repo)
     assert result.exit_code == 0
     assert result.stderr.splitlines() == ["wrote build/ for 3 nodes"]
+
+
+def test_cli_constants_match_the_package() -> None:
+    from vpcmesh import cli, pki, schema
+
+    assert cli.ALGORITHMS == pki.ALGORITHMS
+    assert cli.SCHEMA_NAMES == schema.SCHEMA_NAMES

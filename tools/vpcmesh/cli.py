@@ -11,14 +11,11 @@ from typing import Any, TypeVar
 import click
 
 from vpcmesh import __version__, error_handler
-from vpcmesh.commands import pki as pki_commands
-from vpcmesh.commands.init import init_mesh
-from vpcmesh.commands.render import render
-from vpcmesh.commands.schema import print_schema
-from vpcmesh.commands.validate import validate
-from vpcmesh.pki import ALGORITHMS
-from vpcmesh.scaffold import NewMesh
-from vpcmesh.schema import SCHEMA_NAMES
+
+# Command modules are imported inside each command: the agent's `pull` runs every two
+# minutes on every VM and must not load jinja2, jsonschema or the PKI code to do nothing.
+ALGORITHMS = ("ec-p256", "ed25519", "rsa-3072")
+SCHEMA_NAMES = ("mesh", "node")
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -47,14 +44,30 @@ def main(verbose: int) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the problems as JSON on stdout.")
 def validate_cmd(repo: Path, as_json: bool) -> None:
     """Check every mesh and node file; report all problems as path:line:col."""
+    from vpcmesh.commands.validate import validate
+
     _exit(error_handler.run(lambda: validate(repo, as_json)))
 
 
 @main.command("render")
 @repo_option
 def render_cmd(repo: Path) -> None:
-    """Validate, then write build/<hostname>/ for every node and build/dns/."""
+    """Validate, issue what is due, then write build/<hostname>/ for every node and build/dns/.
+
+    Bundles are signed when the admin key is available (SOPS_AGE_KEY_FILE); otherwise new
+    manifests are left out with a warning."""
+    from vpcmesh.commands.render import render
+
     _exit(error_handler.run(lambda: render(repo)))
+
+
+@main.command("sign")
+@repo_option
+def sign_cmd(repo: Path) -> None:
+    """Render and sign every bundle that needs it; fails without the admin key (CI on main)."""
+    from vpcmesh.commands.render import sign
+
+    _exit(error_handler.run(lambda: sign(repo)))
 
 
 @main.command("schema")
@@ -62,6 +75,8 @@ def render_cmd(repo: Path) -> None:
 @click.argument("name", type=click.Choice(SCHEMA_NAMES), default="node")
 def schema_cmd(repo: Path, name: str) -> None:
     """Print the JSON Schema of mesh.yaml or of a node file (for editors)."""
+    from vpcmesh.commands.schema import print_schema
+
     _exit(error_handler.run(lambda: print_schema(name)))
 
 
@@ -82,6 +97,9 @@ def init_cmd(repo: Path, name: str | None, domain: str | None, network: str | No
     given = [name, domain, network, admins]
     if any(given) and not all(given):
         raise click.UsageError("--name, --domain, --network and --admin-recipient go together")
+    from vpcmesh.commands.init import init_mesh
+    from vpcmesh.scaffold import NewMesh
+
     new = NewMesh(name, domain, network, admins, algorithm) if all(given) else None  # type: ignore[arg-type]
     _exit(error_handler.run(lambda: init_mesh(repo, new)))
 
@@ -96,6 +114,8 @@ def pki_group() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def pki_status_cmd(repo: Path, as_json: bool) -> None:
     """List every certificate (and the CRL) with its expiry; needs no key."""
+    from vpcmesh.commands import pki as pki_commands
+
     _exit(error_handler.run(lambda: pki_commands.status(repo, as_json)))
 
 
@@ -105,6 +125,8 @@ def pki_status_cmd(repo: Path, as_json: bool) -> None:
 def pki_revoke_cmd(repo: Path, hostname: str) -> None:
     """Revoke HOSTNAME's certificate (a node still in nodes/ gets a new key). Needs the
     admin key (SOPS_AGE_KEY_FILE)."""
+    from vpcmesh.commands import pki as pki_commands
+
     _exit(error_handler.run(lambda: pki_commands.revoke(repo, hostname)))
 
 
@@ -114,4 +136,6 @@ def pki_revoke_cmd(repo: Path, hostname: str) -> None:
 def pki_renew_cmd(repo: Path, hostname: str | None) -> None:
     """Re-issue HOSTNAME's certificate, or without it everything due, and always the CRL.
     Needs the admin key (SOPS_AGE_KEY_FILE)."""
+    from vpcmesh.commands import pki as pki_commands
+
     _exit(error_handler.run(lambda: pki_commands.renew(repo, hostname)))

@@ -4,12 +4,19 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Collection
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from vpcmesh import clock, sopsconfig
+from vpcmesh import bundles, clock, git, sopsconfig
 from vpcmesh.errors import Location, Problem, Severity, VpcmeshError
-from vpcmesh.issuer import Changes, admin_key_configured, apply, read_admin_secrets
+from vpcmesh.issuer import (
+    AdminSecrets,
+    Changes,
+    admin_key_configured,
+    apply,
+    read_admin_secrets,
+    signing_key,
+)
 from vpcmesh.keystore import Store, read_store
 from vpcmesh.layout import ADMIN_SECRETS, BUILD_DIR, SOPS_CONFIG, STATE_FILE
 from vpcmesh.loader import load_inventory
@@ -83,7 +90,7 @@ def _admin_key_missing(actions: PkiPlan) -> VpcmeshError:
 
 
 def build(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
-          renew_crl: bool = False) -> Built:
+          renew_crl: bool = False, require_signing: bool = False) -> Built:
     loaded = load(root, renew, revoke, renew_crl)
     plan, store, actions = loaded.plan, loaded.store, loaded.actions
     warnings = list(loaded.warnings)
@@ -95,6 +102,7 @@ def build(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
                                 " key is set (SOPS_AGE_KEY_FILE); rendering without them",
                                 Severity.WARNING))
         actions = PkiPlan()
+    admin: AdminSecrets | None = None
     if not actions.empty:
         admin = read_admin_secrets(root, store)
         written = _commit(root, apply(root, plan, store, actions, admin, loaded.now))
@@ -105,7 +113,23 @@ def build(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
         raise VpcmeshError(remaining)
     warnings += remaining
     files, state = render_build(plan, loaded.previous, store)
-    changed = replace_tree(root / BUILD_DIR, files)
+    signer = None
+    if bundles.due(plan, files, loaded.previous.bundles, loaded.now):
+        if admin_key_configured():
+            admin = admin or read_admin_secrets(root, store)
+            signer = signing_key(admin).sign
+        elif require_signing:
+            raise VpcmeshError.at(ADMIN_SECRETS, "signing bundles needs the admin age key; set"
+                                                 " SOPS_AGE_KEY_FILE to the age key file of one"
+                                                 " of the admins in mesh/mesh.yaml")
+    commit = git.head_commit(root) or "none"
+    signed = bundles.sign_build(plan, files, loaded.previous.bundles, loaded.now, commit, signer)
+    if signed.unsigned:
+        warnings.append(Problem(Location(ADMIN_SECRETS), "not signed (no admin age key set):"
+                                f" {', '.join(signed.unsigned)}; their manifests are left out"
+                                " until 'vpcmesh sign' runs with the key", Severity.WARNING))
+    state = replace(state, bundles=signed.bundles)
+    changed = replace_tree(root / BUILD_DIR, signed.files)
     if replace_file(root / SOPS_CONFIG, sopsconfig.render(plan)):
         written.append(SOPS_CONFIG)
     # The state goes last: if anything before failed, the next render plans the same again.

@@ -11,6 +11,8 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
 from vpcmesh import pki, sops
 from vpcmesh.errors import Problem, VpcmeshError
 from vpcmesh.keystore import CERT_SHA256, Store
@@ -27,6 +29,13 @@ class AdminSecrets:
     ca_key: pki.PrivateKey
     tls_key: str
     signing_key: str
+
+
+def signing_key(admin: AdminSecrets) -> Ed25519PrivateKey:
+    key = pki.load_key(admin.signing_key)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise VpcmeshError.at(ADMIN_SECRETS, "signing_key is not an Ed25519 key")
+    return key
 
 
 def admin_payload(ca_key: pki.PrivateKey, tls_key: str, signing_key: str) -> dict[str, str]:

@@ -50,6 +50,7 @@ class Mesh:
     pki: PkiSettings
     admins: tuple[str, ...]
     doc: Document = field(repr=False, compare=False)
+    bundle_validity_days: int = 30
 
 
 @dataclass(frozen=True)
@@ -105,6 +106,7 @@ def mesh_from(doc: Document) -> Mesh:
         pki=PkiSettings(**pki),
         admins=tuple(data["admins"]),
         doc=doc,
+        bundle_validity_days=data.get("bundles", {}).get("validity_days", 30),
     )
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
 
@@ -11,13 +11,14 @@ from ruamel.yaml import YAML
 
 from vpcmesh.errors import Problem, VpcmeshError
 from vpcmesh.layout import STATE_FILE
+from vpcmesh.manifest import Signed
 from vpcmesh.yamlio import load
 
 HEADER = """\
 # Managed by vpcmesh: commit it with your change and do not edit it by hand.
 # It keeps each node's tunnel address stable as other nodes come and go.
 """
-_FIX = "; restore it from git (deleting it may renumber the tunnel addresses)"
+_FIX = "; restore it from git (deleting it renumbers tunnel addresses and bundle versions)"
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,7 @@ class State:
     addresses: dict[str, IPv4Address] = field(default_factory=dict)
     dns_serial: int = 0
     dns_digest: str = ""
+    bundles: dict[str, Signed] = field(default_factory=dict)
 
 
 def read_state(root: Path) -> State:
@@ -46,17 +48,28 @@ def read_state(root: Path) -> State:
     if problems:
         raise VpcmeshError(problems)
     dns = data.get("dns", {})
-    return State(addresses, int(dns.get("serial", 0)), str(dns.get("digest", "")))
+    bundles = {}
+    for host, entry in (data.get("bundles") or {}).items():
+        try:
+            bundles[host] = Signed(**{k: entry[k] for k in Signed.__dataclass_fields__})
+        except (KeyError, TypeError):
+            problems.append(Problem(doc.at(["bundles", host]),
+                                    f"bundles.{host}: incomplete entry{_FIX}"))
+    if problems:
+        raise VpcmeshError(problems)
+    return State(addresses, int(dns.get("serial", 0)), str(dns.get("digest", "")), bundles)
 
 
 def dump_state(state: State) -> bytes:
     data = {
         "addresses": {h: str(a) for h, a in sorted(state.addresses.items())},
         "dns": {"serial": state.dns_serial, "digest": state.dns_digest},
+        "bundles": {h: asdict(b) for h, b in sorted(state.bundles.items())},
     }
     out = io.StringIO()
     out.write(HEADER)
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
+    yaml.width = 4096  # keep signatures on one line
     yaml.dump(data, out)
     return out.getvalue().encode()

@@ -10,8 +10,8 @@ from vpcmesh.compile import build
 log = logging.getLogger(__name__)
 
 
-def render(root: Path) -> int:
-    built = build(root)
+def render(root: Path, require_signing: bool = False) -> int:
+    built = build(root, require_signing=require_signing)
     for warning in built.warnings:
         click.echo(str(warning), err=True)
     for host, why in built.actions.issue.items():
@@ -23,3 +23,8 @@ def render(root: Path) -> int:
     log.info("%s build/ for %d nodes", "wrote" if built.build_changed else "unchanged:",
              len(built.plan.nodes))
     return 0
+
+
+def sign(root: Path) -> int:
+    """render, but a bundle that needs signing without the key is an error, not a warning."""
+    return render(root, require_signing=True)

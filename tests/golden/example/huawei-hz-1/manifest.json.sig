@@ -1,0 +1,1 @@
+5x+A3c6PcVucnUrajcd0DOsu/Q3LIePN+hOXXRNXfMfinjvLStxqNn7tBaB7DnRPxsIcakIV+gZcBdAN2oEiBA==

@@ -1,0 +1,1 @@
+Kcupzwl//tunWo0jV0feZUGCSYQ2AhNvN3HgWcsM/xQb7qGIRvNsja0HW2Mb3mfGhtbXZx3d+xTq3crcDFx8Cw==
