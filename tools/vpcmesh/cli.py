@@ -139,3 +139,46 @@ def pki_renew_cmd(repo: Path, hostname: str | None) -> None:
     from vpcmesh.commands import pki as pki_commands
 
     _exit(error_handler.run(lambda: pki_commands.renew(repo, hostname)))
+
+
+@main.command("pull")
+@click.option("--hostname", help="This node's hostname (its bundle is <hostname>/).")
+@click.option("--source", help="A git remote, a local build/ folder, or an https:// base URL.")
+@click.option("--ref", default="bundles", show_default=True, help="Branch of a git source.")
+@click.option("--age-key", type=click.Path(dir_okay=False, path_type=Path),
+              help="This node's age key file (decrypts its secrets).")
+@click.option("--trust-key", type=click.Path(dir_okay=False, path_type=Path),
+              help="The mesh's signing public key (mesh/signing.pub) this node trusts.")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("/"),
+              show_default=True, help="Install under this root instead of /.")
+@click.option("--once", is_flag=True, help="Pull once and exit (what the timer runs).")
+@click.option("--interval", type=float, default=120, show_default=True,
+              help="Seconds between pulls without --once.")
+@click.option("--restart-cmd", help="Restart OpenVPN with this shell command instead of"
+                                    " systemctl restart openvpn-server@/openvpn-client@MESH.")
+@click.option("--health-cmd", help="Health check command (exit 0 = healthy) instead of"
+                                   " checking the process and the tunnel address.")
+@click.option("--pidfile", type=click.Path(dir_okay=False, path_type=Path),
+              help="OpenVPN's --writepid file, for the health check with --restart-cmd.")
+@click.option("--health-timeout", type=float, default=30, show_default=True,
+              help="Seconds OpenVPN has to come up before the previous files come back.")
+@click.option("--status", "show_status", is_flag=True, help="Print what is installed; exit.")
+def pull_cmd(hostname: str | None, source: str | None, ref: str, age_key: Path | None,
+             trust_key: Path | None, root: Path, once: bool, interval: float,
+             restart_cmd: str | None, health_cmd: str | None, pidfile: Path | None,
+             health_timeout: float, show_status: bool) -> None:
+    """Fetch this node's signed bundle, verify it, and install it safely."""
+    from vpcmesh.commands import pull
+
+    if show_status:
+        _exit(error_handler.run(lambda: pull.status(root)))
+    missing = [n for n, v in (("--hostname", hostname), ("--source", source),
+                              ("--age-key", age_key), ("--trust-key", trust_key)) if not v]
+    if missing:
+        raise click.UsageError(f"missing {', '.join(missing)}")
+    assert hostname and source and age_key and trust_key
+    from vpcmesh.agent import PullOptions
+
+    opts = PullOptions(hostname, age_key, trust_key, root, restart_cmd, health_cmd, pidfile,
+                       health_timeout)
+    _exit(error_handler.run(lambda: pull.run(source, ref, opts, once, interval)))

@@ -75,6 +75,14 @@ def decrypt(path: Path, display: str, age_key_file: Path | None = None) -> dict[
     return data
 
 
+def decrypt_bytes(data: bytes, display: str, age_key_file: Path) -> dict[str, Any]:
+    """Decrypt a SOPS YAML document given as bytes (through a pipe, never a file)."""
+    out = _run(["decrypt", "--input-type", "yaml", "--output-type", "json", "/dev/stdin"],
+               display, "decrypt it", stdin=data, age_key_file=age_key_file)
+    decrypted: dict[str, Any] = json.loads(out)
+    return decrypted
+
+
 def rotate(path: Path, display: str, add: Sequence[str], remove: Sequence[str]) -> bytes:
     """New data key and recipients in one call (`updatekeys` would keep the old data key,
     which a removed recipient may still hold)."""

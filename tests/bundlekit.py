@@ -1,0 +1,145 @@
+"""Test helpers for agent tests: a signed build, re-signing a tampered bundle, an https
+server with ETags on loopback, and a git repository holding bundles."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import hashlib
+import http.server
+import json
+import shutil
+import ssl
+import subprocess
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from vpcmesh import pki, sops
+
+from conftest import KEYS
+
+
+def signing_key(repo: Path) -> pki.PrivateKey:
+    data = sops.decrypt(repo / "secrets/mesh.sops.yaml", "x", age_key_file=KEYS / "admin.agekey")
+    return pki.load_key(data["signing_key"])
+
+
+def resign(bundle: Path, key: pki.PrivateKey, change: Callable[[dict[str, object]], None],
+           files: dict[str, bytes] | None = None) -> None:
+    """Rewrite a bundle's files and manifest, and sign it as the compiler would."""
+    for rel, data in (files or {}).items():
+        (bundle / rel).write_bytes(data)
+    manifest = json.loads((bundle / "manifest.json").read_bytes())
+    change(manifest)
+    for rel in manifest["files"]:
+        data = (bundle / rel).read_bytes()
+        manifest["files"][rel] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
+    raw = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+    (bundle / "manifest.json").write_bytes(raw)
+    signature = key.sign(raw)  # type: ignore[call-arg, union-attr]
+    (bundle / "manifest.json.sig").write_text(base64.b64encode(signature).decode() + "\n")
+
+
+def bump(manifest: dict[str, object]) -> None:
+    manifest["version"] = int(manifest["version"]) + 1  # type: ignore[call-overload]
+
+
+def git_bundles(build: Path, repo: Path) -> Path:
+    """A git repository whose branch 'bundles' holds build/ at its root."""
+    def git(*args: str) -> None:
+        subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True)
+
+    if not repo.exists():
+        repo.mkdir(parents=True)
+        git("init", "-q", "-b", "bundles")
+        git("config", "user.email", "ci@example.com")
+        git("config", "user.name", "ci")
+    for child in repo.iterdir():
+        if child.name != ".git":
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    shutil.copytree(build, repo, dirs_exist_ok=True)
+    git("add", "-A")
+    git("commit", "-q", "--allow-empty", "-m", "publish")
+    return repo
+
+
+class _Handler(http.server.BaseHTTPRequestHandler):
+    server: _Server
+
+    def do_GET(self) -> None:
+        self.server.requests.append(self.path)
+        path = self.server.folder / self.path.lstrip("/")
+        if not path.is_file():
+            self.send_error(404)
+            return
+        data = path.read_bytes()
+        etag = '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
+        if self.headers.get("If-None-Match") == etag:
+            self.send_response(304)
+            self.send_header("ETag", etag)
+            self.end_headers()
+            return
+        self.send_response(200)
+        self.send_header("ETag", etag)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if self.path in self.server.truncate:
+            data = data[: len(data) // 2]  # the connection drops half way
+        self.wfile.write(data)
+        self.server.sent += len(data)
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+
+class _Server(http.server.ThreadingHTTPServer):
+    folder: Path
+    requests: list[str]
+    truncate: set[str]
+    sent: int
+
+
+def _tls_files(folder: Path) -> tuple[Path, Path]:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    import ipaddress
+
+    cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name)
+            .public_key(key.public_key()).serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(hours=1))
+            .not_valid_after(now + dt.timedelta(days=1))
+            .add_extension(x509.SubjectAlternativeName(
+                [x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+            .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+            .sign(key, hashes.SHA256()))
+    cert_file, key_file = folder / "server.crt", folder / "server.key"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(key.private_bytes(serialization.Encoding.PEM,
+                                           serialization.PrivateFormat.PKCS8,
+                                           serialization.NoEncryption()))
+    return cert_file, key_file
+
+
+@contextmanager
+def https_server(folder: Path, tls_dir: Path) -> Iterator[tuple[_Server, str, Path]]:
+    """Serves `folder` on loopback over TLS; yields (server, base URL, CA file to trust)."""
+    cert, key = _tls_files(tls_dir)
+    server = _Server(("127.0.0.1", 0), _Handler)
+    server.folder, server.requests, server.truncate, server.sent = folder, [], set(), 0
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server, f"https://127.0.0.1:{server.server_address[1]}", cert
+    finally:
+        server.shutdown()
+        server.server_close()

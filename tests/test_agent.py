@@ -1,0 +1,215 @@
+"""`vpcmesh pull` against real sources: a folder, a git repository, an https server."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from bundlekit import bump, git_bundles, https_server, resign, signing_key
+from vpcmesh.output import read_tree
+
+from conftest import KEYS, invoke
+
+HOST = "tencent-hz-1"
+
+
+@pytest.fixture
+def build(example_repo: Path) -> Path:
+    assert invoke("render", "--repo", example_repo).exit_code == 0
+    return example_repo / "build"
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Path:
+    root = tmp_path / "node"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/hosts").write_text("127.0.0.1 localhost\n")
+    return root
+
+
+def pull(source: str | Path, root: Path, *extra: str, key: str = HOST,
+         trust: Path | None = None, host: str = HOST) -> tuple[int, str]:
+    trust_key = trust or (Path(str(source)).parent / "mesh/signing.pub")
+    result = invoke("pull", "--hostname", host, "--source", source, "--root", root,
+                    "--age-key", KEYS / f"{key}.agekey", "--trust-key", trust_key, "--once",
+                    "--restart-cmd", f"echo restarted >> {root}/restarts", "--health-cmd",
+                    "true", *extra)
+    return result.exit_code, result.stderr
+
+
+def installed(root: Path) -> dict[str, bytes]:
+    return {k: v for k, v in read_tree(root).items()
+            if not k.startswith("var/") and k != "restarts"}
+
+
+def restarts(root: Path) -> int:
+    return len((root / "restarts").read_text().splitlines()) if (root / "restarts").exists() else 0
+
+
+def test_pull_from_a_folder_installs_and_then_does_nothing(build: Path, node: Path) -> None:
+    assert pull(build, node) == (0, "installed version 1 and restarted OpenVPN\n")
+    files = installed(node)
+    assert sorted(files) == [
+        "etc/hosts", "etc/openvpn/client/ca.crt", "etc/openvpn/client/example.conf",
+        "etc/openvpn/client/tencent-hz-1.crt", "etc/openvpn/client/tencent-hz-1.key",
+        "etc/openvpn/client/tls.key", "etc/sysctl.d/60-vpcmesh-example.conf"]
+    assert (node / "etc/openvpn/client/tencent-hz-1.key").stat().st_mode & 0o777 == 0o600
+    assert files["etc/hosts"].startswith(b"127.0.0.1 localhost\n# BEGIN vpcmesh example\n")
+    assert pull(build, node) == (0, "")
+    assert installed(node) == files and restarts(node) == 1
+    status = invoke("pull", "--status", "--root", node).stdout
+    assert "version: 1\n" in status and "hostname: tencent-hz-1\n" in status
+
+
+def test_pull_from_git(build: Path, node: Path, tmp_path: Path) -> None:
+    remote = git_bundles(build, tmp_path / "remote")
+    trust = build.parent / "mesh/signing.pub"
+    assert pull(remote, node, trust=trust)[0] == 0
+    assert (node / "etc/openvpn/client/example.conf").read_bytes() == (
+        build / HOST / "openvpn/example.conf").read_bytes()
+    assert pull(remote, node, trust=trust) == (0, "")
+
+
+def test_pull_from_https_transfers_only_the_manifest_when_nothing_is_new(
+        build: Path, node: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with https_server(build, tmp_path) as (server, url, ca):
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+        trust = build.parent / "mesh/signing.pub"
+        assert pull(url, node, trust=trust)[0] == 0
+        server.requests.clear()
+        server.sent = 0
+        assert pull(url, node, trust=trust) == (0, "")
+        assert server.requests == [f"/{HOST}/manifest.json"]
+        assert server.sent == 0  # 304 Not Modified: the ETag matched
+
+
+def _reject(source: str | Path, node: Path, expected: str, **kwargs: object) -> None:
+    before = installed(node)
+    code, stderr = pull(source, node, **kwargs)  # type: ignore[arg-type]
+    assert (code, stderr.splitlines()[0]) == (1, expected)
+    assert installed(node) == before
+    state = json.loads((node / "var/lib/vpcmesh/state.json").read_bytes())
+    assert state["last_error"] == expected
+
+
+@pytest.fixture
+def installed_node(build: Path, node: Path) -> Path:
+    assert pull(build, node)[0] == 0
+    return node
+
+
+def test_bad_signature(build: Path, installed_node: Path) -> None:
+    manifest = build / HOST / "manifest.json"
+    manifest.write_bytes(manifest.read_bytes().replace(b'"version": 1', b'"version": 9'))
+    _reject(build, installed_node, f"{build}: manifest signature does not verify with"
+                                   f" {build.parent}/mesh/signing.pub; refusing the bundle")
+
+
+def test_tampered_file(build: Path, installed_node: Path) -> None:
+    key = signing_key(build.parent)
+    resign(build / HOST, key, bump)
+    (build / HOST / "openvpn/example.conf").write_text("script-security 2\nup /bin/sh\n")
+    _reject(build, installed_node, f"{build}/{HOST}/openvpn/example.conf: does not match the"
+                                   " manifest (29 of 589 bytes, or another SHA-256); refusing"
+                                   " the bundle")
+
+
+def test_older_version(build: Path, node: Path, tmp_path: Path) -> None:
+    old = shutil.copytree(build, tmp_path / "old")
+    resign(build / HOST, signing_key(build.parent), bump)
+    assert pull(build, node)[0] == 0
+    _reject(old, node, f"{old}: version 1 is older than the installed 2; refusing a rollback",
+            trust=build.parent / "mesh/signing.pub")
+
+
+def test_expired_manifest(build: Path, node: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    expires = json.loads((build / HOST / "manifest.json").read_bytes())["expires"]
+    monkeypatch.setenv("VPCMESH_NOW", expires)
+    _reject(build, node, f"{build}: the manifest expired on {expires}; the source may be"
+                         " frozen or stale")
+
+
+def test_another_nodes_bundle(build: Path, installed_node: Path) -> None:
+    shutil.rmtree(build / HOST)
+    shutil.copytree(build / "huawei-hz-1", build / HOST)
+    _reject(build, installed_node, f"{build}: the manifest is for 'huawei-hz-1', not"
+                                   f" '{HOST}'; refusing another node's bundle")
+
+
+def test_undecryptable_secrets(build: Path, installed_node: Path) -> None:
+    resign(build / HOST, signing_key(build.parent), bump)
+    _reject(build, installed_node, f"{HOST}/secrets.sops.yaml: cannot decrypt it: the age key"
+                                   f" in {KEYS}/huawei-hz-1.agekey is not one of its recipients",
+            key="huawei-hz-1")
+
+
+def test_truncated_download(build: Path, installed_node: Path, tmp_path: Path,
+                            monkeypatch: pytest.MonkeyPatch) -> None:
+    resign(build / HOST, signing_key(build.parent), bump)
+    trust = build.parent / "mesh/signing.pub"
+    with https_server(build, tmp_path) as (server, url, ca):
+        monkeypatch.setenv("SSL_CERT_FILE", str(ca))
+        server.truncate.add(f"/{HOST}/openvpn/example.conf")
+        _reject(url, installed_node, f"{url}/{HOST}/openvpn/example.conf: truncated: 294 of 589"
+                                     " bytes arrived", trust=trust)
+
+
+def test_source_unreachable(build: Path, installed_node: Path, tmp_path: Path) -> None:
+    trust = build.parent / "mesh/signing.pub"
+    _reject("https://127.0.0.1:9/", installed_node,
+            f"https://127.0.0.1:9/{HOST}/manifest.json: cannot fetch: [Errno 111] Connection"
+            " refused", trust=trust)
+    missing = tmp_path / "no-such-remote"
+    code, stderr = pull(str(missing), installed_node, trust=trust)
+    assert code == 1 and stderr.startswith(f"{missing}: cannot fetch branch 'bundles':")
+
+
+def test_failed_health_check_restores_and_is_not_retried(build: Path, node: Path) -> None:
+    assert pull(build, node)[0] == 0
+    before = installed(node)
+    mesh_conf = build / HOST / "openvpn/example.conf"
+    resign(build / HOST, signing_key(build.parent), bump,
+           {"openvpn/example.conf": mesh_conf.read_bytes() + b"verb 4\n"})
+    code, stderr = pull(build, node, "--health-cmd", "false", "--health-timeout", "0")
+    assert (code, stderr.splitlines()) == (1, [
+        f"{node}/etc/openvpn/client: version 2 did not come up within 0s; restored version 1"
+        " and restarted it"])
+    assert installed(node) == before
+    assert restarts(node) == 3  # install, the failed version, the restored one
+    code, stderr = pull(build, node)
+    assert (code, stderr) == (1, f"{build}: version 2 failed its health check before;"
+                                 " waiting for a newer one\n")
+    assert restarts(node) == 3
+
+
+def test_overlapping_runs_are_safe(build: Path, node: Path) -> None:
+    import fcntl
+    import os
+
+    (node / "var/lib/vpcmesh").mkdir(parents=True)
+    fd = os.open(node / "var/lib/vpcmesh/lock", os.O_RDWR | os.O_CREAT, 0o600)
+    fcntl.flock(fd, fcntl.LOCK_EX)
+    try:
+        assert pull(build, node) == (0, "")
+        assert installed(node) == {"etc/hosts": b"127.0.0.1 localhost\n"}
+    finally:
+        os.close(fd)
+
+
+def test_removed_files_are_removed(build: Path, node: Path) -> None:
+    bundle = build / "aliyun-hz-1"
+    assert pull(build, node, key="aliyun-hz-1", host="aliyun-hz-1")[0] == 0
+    assert (node / "etc/openvpn/server/ccd/ucloud-hz-1").exists()
+    (bundle / "openvpn/ccd/ucloud-hz-1").unlink()
+
+    def drop(manifest: dict[str, object]) -> None:
+        bump(manifest)
+        del manifest["files"]["openvpn/ccd/ucloud-hz-1"]  # type: ignore[attr-defined]
+
+    resign(bundle, signing_key(build.parent), drop)
+    assert pull(build, node, key="aliyun-hz-1", host="aliyun-hz-1")[0] == 0
+    assert not (node / "etc/openvpn/server/ccd/ucloud-hz-1").exists()
+    assert (node / "etc/openvpn/server/ccd/huawei-hz-1").exists()

@@ -1,0 +1,56 @@
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import click
+
+from vpcmesh import clock
+from vpcmesh.agent import PullOptions, pull
+from vpcmesh.agentstate import STATE_DIR, locked, read_agent_state, write_agent_state
+from vpcmesh.errors import VpcmeshError
+from vpcmesh.sources import open_source
+
+log = logging.getLogger("vpcmesh.agent")
+
+
+def status(root: Path) -> int:
+    state = read_agent_state(root)
+    for key, value in asdict(state).items():
+        if key != "files":
+            click.echo(f"{key}: {'-' if value in (None, '') else value}")
+    return 0
+
+
+def _once(source_spec: str, ref: str, opts: PullOptions) -> int:
+    with locked(opts.root) as mine:
+        if not mine:
+            log.info("another pull is running; nothing to do")
+            return 0
+        try:
+            source = open_source(source_spec, ref, opts.root / STATE_DIR / "source.git")
+            result = pull(source, opts, clock.now())
+        except VpcmeshError as exc:
+            state = read_agent_state(opts.root)
+            write_agent_state(opts.root, replace(state, last_error=str(exc).splitlines()[0]))
+            raise
+    if result.outcome == "installed":
+        click.echo(f"installed version {result.version}"
+                   f"{' and restarted OpenVPN' if result.restarted else ''}", err=True)
+    else:
+        log.info("%s at version %d", result.outcome, result.version)
+    return 0
+
+
+def run(source_spec: str, ref: str, opts: PullOptions, once: bool, interval: float) -> int:
+    if once:
+        return _once(source_spec, ref, opts)
+    while True:  # without --once: a long-running agent (the timer is the usual way)
+        try:
+            _once(source_spec, ref, opts)
+        except VpcmeshError as exc:
+            for problem in exc.problems:
+                click.echo(str(problem), err=True)
+        time.sleep(interval)
