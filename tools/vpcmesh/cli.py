@@ -182,3 +182,29 @@ def pull_cmd(hostname: str | None, source: str | None, ref: str, age_key: Path |
     opts = PullOptions(hostname, age_key, trust_key, root, restart_cmd, health_cmd, pidfile,
                        health_timeout)
     _exit(error_handler.run(lambda: pull.run(source, ref, opts, once, interval)))
+
+
+@main.group("agent")
+def agent_group() -> None:
+    """Set up a VM to pull its bundle on a timer."""
+
+
+@agent_group.command("install")
+@click.option("--hostname", required=True, help="This VM's hostname in the mesh.")
+@click.option("--source", required=True, help="Where bundles are published (git, folder, https).")
+@click.option("--ref", default="bundles", show_default=True, help="Branch of a git source.")
+@click.option("--trust-key", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The mesh's mesh/signing.pub; the only key this VM will trust.")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("/"),
+              show_default=True, help="Write under this root instead of /.")
+@click.option("--cron", is_flag=True, help="A cron line instead of a systemd timer.")
+@click.option("--restart-cmd", help="Passed on to 'vpcmesh pull'.")
+def agent_install_cmd(hostname: str, source: str, ref: str, trust_key: Path, root: Path,
+                      cron: bool, restart_cmd: str | None) -> None:
+    """Create this VM's age key (if missing), pin the trust key, and write a systemd timer
+    (every 2 minutes, randomised) or a cron line running 'vpcmesh pull --once'."""
+    from vpcmesh.bootstrap import AgentSetup
+    from vpcmesh.commands.agent import install_agent
+
+    setup = AgentSetup(hostname, source, ref, trust_key, root, cron, restart_cmd)
+    _exit(error_handler.run(lambda: install_agent(setup)))
