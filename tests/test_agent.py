@@ -40,6 +40,10 @@ def pull(source: str | Path, root: Path, *extra: str, key: str = HOST,
     return result.exit_code, result.stderr
 
 
+def version(build: Path, host: str = HOST) -> int:
+    return int(json.loads((build / host / "manifest.json").read_bytes())["version"])
+
+
 def installed(root: Path) -> dict[str, bytes]:
     return {k: v for k, v in read_tree(root).items()
             if not k.startswith("var/") and k != "restarts"}
@@ -50,18 +54,19 @@ def restarts(root: Path) -> int:
 
 
 def test_pull_from_a_folder_installs_and_then_does_nothing(build: Path, node: Path) -> None:
-    assert pull(build, node) == (0, "installed version 1 and restarted OpenVPN\n")
+    assert pull(build, node) == (0, f"installed version {version(build)} and restarted OpenVPN\n")
     files = installed(node)
     assert sorted(files) == [
         "etc/hosts", "etc/openvpn/client/ca.crt", "etc/openvpn/client/example.conf",
         "etc/openvpn/client/tencent-hz-1.crt", "etc/openvpn/client/tencent-hz-1.key",
-        "etc/openvpn/client/tls.key", "etc/sysctl.d/60-vpcmesh-example.conf"]
+        "etc/openvpn/client/tls.key", "etc/sysctl.d/60-vpcmesh-example.conf",
+        "etc/systemd/system/openvpn-client@example.service.d/vpcmesh.conf"]
     assert (node / "etc/openvpn/client/tencent-hz-1.key").stat().st_mode & 0o777 == 0o600
     assert files["etc/hosts"].startswith(b"127.0.0.1 localhost\n# BEGIN vpcmesh example\n")
     assert pull(build, node) == (0, "")
     assert installed(node) == files and restarts(node) == 1
     status = invoke("pull", "--status", "--root", node).stdout
-    assert "version: 1\n" in status and "hostname: tencent-hz-1\n" in status
+    assert f"version: {version(build)}\n" in status and "hostname: tencent-hz-1\n" in status
 
 
 def test_pull_from_git(build: Path, node: Path, tmp_path: Path) -> None:
@@ -103,7 +108,8 @@ def installed_node(build: Path, node: Path) -> Path:
 
 def test_bad_signature(build: Path, installed_node: Path) -> None:
     manifest = build / HOST / "manifest.json"
-    manifest.write_bytes(manifest.read_bytes().replace(b'"version": 1', b'"version": 9'))
+    current = f'"version": {version(build)}'.encode()
+    manifest.write_bytes(manifest.read_bytes().replace(current, b'"version": 99'))
     _reject(build, installed_node, f"{build}: manifest signature does not verify with"
                                    f" {build.parent}/mesh/signing.pub; refusing the bundle")
 
@@ -121,8 +127,9 @@ def test_older_version(build: Path, node: Path, tmp_path: Path) -> None:
     old = shutil.copytree(build, tmp_path / "old")
     resign(build / HOST, signing_key(build.parent), bump)
     assert pull(build, node)[0] == 0
-    _reject(old, node, f"{old}: version 1 is older than the installed 2; refusing a rollback",
-            trust=build.parent / "mesh/signing.pub")
+    v = version(old)
+    _reject(old, node, f"{old}: version {v} is older than the installed {v + 1}; refusing a"
+                       " rollback", trust=build.parent / "mesh/signing.pub")
 
 
 def test_expired_manifest(build: Path, node: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -169,18 +176,18 @@ def test_source_unreachable(build: Path, installed_node: Path, tmp_path: Path) -
 
 def test_failed_health_check_restores_and_is_not_retried(build: Path, node: Path) -> None:
     assert pull(build, node)[0] == 0
-    before = installed(node)
+    before, v = installed(node), version(build)
     mesh_conf = build / HOST / "openvpn/example.conf"
     resign(build / HOST, signing_key(build.parent), bump,
            {"openvpn/example.conf": mesh_conf.read_bytes() + b"verb 4\n"})
     code, stderr = pull(build, node, "--health-cmd", "false", "--health-timeout", "0")
     assert (code, stderr.splitlines()) == (1, [
-        f"{node}/etc/openvpn/client: version 2 did not come up within 0s; restored version 1"
-        " and restarted it"])
+        f"{node}/etc/openvpn/client: version {v + 1} did not come up within 0s; restored"
+        f" version {v} and restarted it"])
     assert installed(node) == before
     assert restarts(node) == 3  # install, the failed version, the restored one
     code, stderr = pull(build, node)
-    assert (code, stderr) == (1, f"{build}: version 2 failed its health check before;"
+    assert (code, stderr) == (1, f"{build}: version {v + 1} failed its health check before;"
                                  " waiting for a newer one\n")
     assert restarts(node) == 3
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,13 +14,30 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from vpcmesh import sops
+from bundlekit import bump, git_bundles, resign, signing_key
 from vpcmesh.pki import ALGORITHMS, algorithm_of
 from vpcmesh.state import read_state
 from vpcmesh.yamlio import load
 
 from conftest import KEYS, ROOT, invoke
 from netlab import Lab, Vm, require, wait_for
+
+
+@pytest.fixture(autouse=True)
+def debian_tun_mode() -> Iterator[None]:
+    """/dev/net/tun as on a Debian VM (udev: MODE="0666"). A client that dropped to nobody
+    reopens it when pushed options change, keeping CAP_NET_ADMIN; with this container's
+    0600 it would exit instead (the bundle's systemd drop-in restarts it on a VM)."""
+    tun = Path("/dev/net/tun")
+    if not tun.exists() or os.geteuid() != 0:
+        yield
+        return
+    mode = tun.stat().st_mode & 0o777
+    tun.chmod(0o666)
+    try:
+        yield
+    finally:
+        tun.chmod(mode)
 
 
 @pytest.fixture
@@ -32,22 +50,31 @@ def lab_root() -> Iterator[Path]:
     shutil.rmtree(root, ignore_errors=True)
 
 
-def install_bundle(bundle: Path, host: str, is_hub: bool, root: Path) -> Path:
-    """What a VM does with its bundle: public files as they are, secrets decrypted with its
-    own age key into 0600 files."""
-    workdir = root / host / "etc/openvpn" / ("server" if is_hub else "client")
-    shutil.copytree(bundle / "openvpn", workdir)
-    for path in [workdir, *workdir.rglob("*")]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    for parent in workdir.relative_to(root).parents:
-        (root / parent).chmod(0o755)
-    opened = sops.decrypt(bundle / "secrets.sops.yaml", f"{host}/secrets.sops.yaml",
-                          age_key_file=KEYS / f"{host}.agekey")
-    for name, content in opened["files"].items():
-        fd = os.open(workdir / name, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            handle.write(content)
-    return workdir
+RESTART = """\
+if [ -f {pid} ]; then
+  kill "$(cat {pid})" 2>/dev/null
+  for i in $(seq 50); do kill -0 "$(cat {pid})" 2>/dev/null || break; sleep 0.1; done
+  rm -f {pid}
+fi
+exec openvpn --cd "$VPCMESH_CONF_DIR" --config "$VPCMESH_CONFIG" --daemon vpcmt \
+  --writepid {pid} --log-append {log}
+"""
+
+
+def pull(vm: Vm, remote: Path, repo: Path, timeout: float = 30) -> tuple[int, str]:
+    """What the VM's timer runs, inside the VM's namespace, with the VM's own age key."""
+    script = vm.workdir / "restart.sh"
+    script.write_text(RESTART.format(pid=vm.pidfile, log=vm.logfile))
+    proc = vm.exec(sys.executable, "-m", "vpcmesh", "pull", "--once", "--hostname", vm.name,
+                   "--source", str(remote), "--age-key", str(KEYS / f"{vm.name}.agekey"),
+                   "--trust-key", str(repo / "mesh/signing.pub"), "--root", str(vm.workdir),
+                   "--restart-cmd", f"sh {script}", "--pidfile", str(vm.pidfile),
+                   "--health-timeout", str(timeout), check=False)
+    return proc.returncode, proc.stderr
+
+
+def pid(vm: Vm) -> int:
+    return int(vm.pidfile.read_text().split()[0])
 
 
 def compile_example(root: Path, algorithm: str = "ec-p256") -> Path:
@@ -68,6 +95,43 @@ def _logs(lab: Lab) -> str:
     return "\n".join(f"--- {vm.name} ---\n{vm.log()[-3000:]}" for vm in lab.vms.values())
 
 
+def bring_up(lab: Lab, lab_root: Path, repo: Path, remote: Path) -> tuple[Vm, list[Vm]]:
+    nodes = {p.stem: load(repo, f"nodes/{p.name}").data for p in (repo / "nodes").glob("*.yaml")}
+    hub_name = next(h for h, n in nodes.items() if n["role"] == "hub")
+    for i, (host, node) in enumerate(sorted(nodes.items())):
+        subnet = next(ipaddress.ip_network(s) for s in node["subnets"]
+                      if ipaddress.ip_address(node["private_address"])
+                      in ipaddress.ip_network(s))
+        root = lab_root / host
+        root.mkdir(mode=0o755)
+        lab.add_vm(host, node["public_address"] if host == hub_name else f"203.0.113.{100 + i}",
+                   node["private_address"], subnet.prefixlen, root)
+    hub = lab.vms[hub_name]
+    spokes = [vm for name, vm in lab.vms.items() if name != hub_name]
+    for vm in [hub, *spokes]:  # the hub first: a spoke's health check needs its tunnel
+        code, stderr = pull(vm, remote, repo)
+        assert (code, stderr) == (0, "installed version 1 and restarted OpenVPN\n"), _logs(lab)
+    return hub, spokes
+
+
+def assert_matrix(lab: Lab, hub: Vm, spokes: list[Vm], tunnel: dict[str, str]) -> None:
+    checks: list[tuple[Vm, str, str]] = []
+    for spoke in spokes:
+        checks += [(spoke, tunnel[hub.name], "spoke -> hub tunnel address"),
+                   (spoke, hub.private, "spoke -> hub private address"),
+                   (hub, tunnel[spoke.name], "hub -> spoke tunnel address"),
+                   (hub, spoke.private, "hub -> spoke private address (iroute)")]
+        checks += [(spoke, other.private, "spoke -> spoke private (client-to-client)")
+                   for other in spokes if other is not spoke]
+    failed = [f"{vm.name} -> {address}: {what}" for vm, address, what in checks
+              if not wait_for(lambda vm=vm, a=address: vm.ping(a), 10)]
+    assert failed == [], "\n".join(failed) + "\n" + _logs(lab)
+    for spoke in spokes:  # a spoke keeps its own VPC on its own NIC
+        own = str(ipaddress.ip_address(spoke.private) + 50)
+        assert spoke.route_dev(own) == "eth1"
+        assert spoke.route_dev(hub.private).startswith("tun")
+
+
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
 def test_runbook_ping_matrix(lab_root: Path, admin_key: Path, algorithm: str,
                              monkeypatch: pytest.MonkeyPatch) -> None:
@@ -77,39 +141,62 @@ def test_runbook_ping_matrix(lab_root: Path, admin_key: Path, algorithm: str,
     for cert in [repo / "mesh/pki/ca.crt", *(repo / "mesh/pki/issued").glob("*.crt")]:
         public = x509.load_pem_x509_certificate(cert.read_bytes()).public_key()
         assert algorithm_of(public) == algorithm
-    tunnel = {h: str(a) for h, a in read_state(repo).addresses.items()}
-    nodes = {p.stem: load(repo, f"nodes/{p.name}").data for p in (repo / "nodes").glob("*.yaml")}
-    hub_name = next(h for h, n in nodes.items() if n["role"] == "hub")
+    remote = git_bundles(repo / "build", lab_root / "published")
     with Lab(lab_root) as lab:
-        for i, (host, node) in enumerate(sorted(nodes.items())):
-            is_hub = host == hub_name
-            workdir = install_bundle(repo / "build" / host, host, is_hub, lab_root)
-            subnet = next(ipaddress.ip_network(s) for s in node["subnets"]
-                          if ipaddress.ip_address(node["private_address"])
-                          in ipaddress.ip_network(s))
-            lab.add_vm(host, node["public_address"] if is_hub else f"203.0.113.{100 + i}",
-                       node["private_address"], subnet.prefixlen, workdir)
-        hub = lab.vms[hub_name]
-        spokes = [vm for name, vm in lab.vms.items() if name != hub_name]
-        hub.start_openvpn("example.conf")
-        for spoke in spokes:
-            spoke.start_openvpn("example.conf")
-        up = [s.name for s in spokes if wait_for(lambda s=s: s.ping(tunnel[hub_name]), 40)]
-        assert up == [s.name for s in spokes], _logs(lab)
+        hub, spokes = bring_up(lab, lab_root, repo, remote)
+        assert_matrix(lab, hub, spokes, tunnel_addresses(repo))
 
-        checks: list[tuple[Vm, str, str]] = []
-        for spoke in spokes:
-            checks += [(spoke, tunnel[hub_name], "spoke -> hub tunnel address"),
-                       (spoke, hub.private, "spoke -> hub private address"),
-                       (hub, tunnel[spoke.name], "hub -> spoke tunnel address"),
-                       (hub, spoke.private, "hub -> spoke private address (iroute)")]
-            checks += [(spoke, other.private, "spoke -> spoke private (client-to-client)")
-                       for other in spokes if other is not spoke]
-        failed = [f"{vm.name} -> {address}: {what}" for vm, address, what in checks
-                  if not wait_for(lambda vm=vm, a=address: vm.ping(a), 10)]
-        assert failed == [], "\n".join(failed) + "\n" + _logs(lab)
 
-        for spoke in spokes:  # push-remove: a spoke keeps its own VPC on its own NIC
-            own = str(ipaddress.ip_address(spoke.private) + 50)
-            assert spoke.route_dev(own) == "eth1"
-            assert spoke.route_dev(hub.private).startswith("tun")
+def tunnel_addresses(repo: Path) -> dict[str, str]:
+    return {h: str(a) for h, a in read_state(repo).addresses.items()}
+
+
+def test_a_new_subnet_reaches_every_node_and_restarts_only_the_hub(
+        lab_root: Path, admin_key: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    require()
+    monkeypatch.delenv("VPCMESH_NOW")
+    repo = compile_example(lab_root)
+    remote = git_bundles(repo / "build", lab_root / "published")
+    with Lab(lab_root) as lab:
+        hub, spokes = bring_up(lab, lab_root, repo, remote)
+        tencent = lab.vms["tencent-hz-1"]
+        tencent.exec("ip", "addr", "add", "192.168.60.10/24", "dev", "vpc1")
+        node = repo / "nodes/tencent-hz-1.yaml"
+        node.write_text(node.read_text().replace("  - 172.17.0.0/24\n",
+                                                 "  - 172.17.0.0/24\n  - 192.168.60.0/24\n"))
+        assert invoke("render", "--repo", repo).exit_code == 0
+        git_bundles(repo / "build", remote)
+        before = {vm.name: pid(vm) for vm in lab.vms.values()}
+        results = {vm.name: pull(vm, remote, repo) for vm in [hub, *spokes]}
+        assert results == {hub.name: (0, "installed version 2 and restarted OpenVPN\n"),
+                           **{s.name: (0, "") for s in spokes}}
+        after = {vm.name: pid(vm) for vm in lab.vms.values()}
+        assert {h: before[h] != after[h] for h in before} == {
+            hub.name: True, **{s.name: False for s in spokes}}
+        others = [s for s in spokes if s is not tencent]
+        reached = [vm.name for vm in [hub, *others]
+                   if wait_for(lambda vm=vm: vm.ping("192.168.60.10"), 40)]
+        assert reached == [hub.name, *[s.name for s in others]], _logs(lab)
+        assert_matrix(lab, hub, spokes, tunnel_addresses(repo))
+
+
+def test_a_config_openvpn_cannot_start_is_rolled_back(lab_root: Path, admin_key: Path,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    require()
+    monkeypatch.delenv("VPCMESH_NOW")
+    repo = compile_example(lab_root)
+    remote = git_bundles(repo / "build", lab_root / "published")
+    with Lab(lab_root) as lab:
+        hub, spokes = bring_up(lab, lab_root, repo, remote)
+        installed = {p: p.read_bytes() for p in (hub.workdir / "etc").rglob("*") if p.is_file()}
+        bundle = repo / "build" / hub.name
+        conf = bundle / "openvpn/example.conf"
+        resign(bundle, signing_key(repo), bump,
+               {"openvpn/example.conf": conf.read_bytes() + b"no-such-option yes\n"})
+        git_bundles(repo / "build", remote)
+        code, stderr = pull(hub, remote, repo, timeout=5)
+        assert (code, stderr) == (1, f"{hub.workdir}/etc/openvpn/server: version 2 did not come"
+                                     " up within 5s; restored version 1 and restarted it\n")
+        assert {p: p.read_bytes() for p in (hub.workdir / "etc").rglob("*")
+                if p.is_file()} == installed
+        assert wait_for(lambda: spokes[0].ping(hub.private), 40), _logs(lab)

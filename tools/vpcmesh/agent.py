@@ -183,6 +183,7 @@ def pull(source: Source, opts: PullOptions, now: dt.datetime) -> PullResult:
         write_agent_state(opts.root, done)
         return PullResult("recorded", version)
     installer.install()
+    installer.reload_systemd()
     service = Service(opts, target, manifest)
     restart = installer.touches(target.conf_dir)
     if restart:

@@ -22,12 +22,15 @@ class Target:
     sysctl: Path
     hosts: Path
     mesh: str
+    dropin: Path
 
     @classmethod
     def of(cls, manifest: dict[str, Any], root: Path) -> Target:
-        mesh = manifest["mesh"]
-        return cls(root / "etc/openvpn" / manifest["openvpn_dir"], manifest["config"],
-                   root / f"etc/sysctl.d/60-vpcmesh-{mesh}.conf", root / "etc/hosts", mesh)
+        mesh, role_dir = manifest["mesh"], manifest["openvpn_dir"]
+        unit = f"openvpn-{role_dir}@{mesh}.service"
+        return cls(root / "etc/openvpn" / role_dir, manifest["config"],
+                   root / f"etc/sysctl.d/60-vpcmesh-{mesh}.conf", root / "etc/hosts", mesh,
+                   root / f"etc/systemd/system/{unit}.d/vpcmesh.conf")
 
 
 def splice_hosts(current: str, fragment: str, mesh: str) -> str:
@@ -56,6 +59,8 @@ def layout(target: Target, files: dict[str, bytes], secrets: dict[str, str]) -> 
             out[target.conf_dir / rel.removeprefix("openvpn/")] = (data, 0o644)
         elif rel == "sysctl.conf":
             out[target.sysctl] = (data, 0o644)
+        elif rel == "systemd/vpcmesh.conf":
+            out[target.dropin] = (data, 0o644)
         elif rel == "hosts":
             current = target.hosts.read_text() if target.hosts.exists() else ""
             out[target.hosts] = (splice_hosts(current, data.decode(), target.mesh).encode(),
@@ -123,6 +128,12 @@ class Installer:
 
     def touches(self, folder: Path) -> bool:
         return any(folder in p.parents for p in [*self.changes, *self.removals])
+
+    def reload_systemd(self) -> None:
+        """Before a restart, so the unit runs with its new drop-in (only on the real /)."""
+        if self.root == Path("/") and any(p.parent.name.endswith(".service.d")
+                                          for p in self.changes):
+            subprocess.run(["systemctl", "daemon-reload"], check=False)
 
     def apply_sysctl(self) -> None:
         # Only on the real system: under a test --root there is no kernel setting to change.

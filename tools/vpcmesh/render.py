@@ -19,6 +19,7 @@ from vpcmesh.state import State
 
 FileMap = dict[str, bytes]
 SECRETS_FILE = "secrets.sops.yaml"
+SYSTEMD_DROPIN = "systemd/vpcmesh.conf"
 
 
 def _netmask(network: IPv4Network) -> str:
@@ -74,6 +75,7 @@ def _node_files(plan: Plan, node: Node, hosts: bytes, store: Store) -> FileMap:
     else:
         files[f"openvpn/{mesh.name}.conf"] = _render("client.conf.j2", **common)
     files["sysctl.conf"] = _render("sysctl.conf.j2", mesh=mesh)
+    files[SYSTEMD_DROPIN] = _render("systemd-dropin.conf.j2", mesh=mesh)
     files["hosts"] = hosts
     return files
 

@@ -1,1 +1,1 @@
-e0FsnVCOsPODSTY3RdEaNafodouaEasBGU03huRyGHQHYP/TBRi7+V7e8Xocy2wcfVxsIETDAQz9Y0OkQXA/Bg==
+N/dxD9WOQ7cuyypUIkE7f1CB/HCeSusQCORg+ZcXtal2kOCkxehSOsvzSqzHY4/cMDtLo6rwedsSkruJ5WctDg==

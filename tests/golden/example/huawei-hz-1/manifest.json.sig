@@ -1,1 +1,1 @@
-5x+A3c6PcVucnUrajcd0DOsu/Q3LIePN+hOXXRNXfMfinjvLStxqNn7tBaB7DnRPxsIcakIV+gZcBdAN2oEiBA==
+aT2mxO+qIawmLa4kdEc2ONVpZfYvHz0TytIbMGX8W9eueO+tetiCAL/1F0KenRhNQxq/CK3579IWqlh8ZgooBg==

@@ -1,1 +1,1 @@
-lVFuFzU3R46VuHJCraOBrHZ9SCm9pew+BeJFIVa0fEK/5EFrXttu5hcP/Jsig4fmDMor5kHmtfay/6pGXg/dDg==
+XFXzQOwre/EChMEse+cSbciuSUDkuuT2d9aLoRXoU+Shwtewkv+lPvvI18oU7SQtRfvOzqwscTmheAcLdCeiDA==

@@ -1,1 +1,1 @@
-Kcupzwl//tunWo0jV0feZUGCSYQ2AhNvN3HgWcsM/xQb7qGIRvNsja0HW2Mb3mfGhtbXZx3d+xTq3crcDFx8Cw==
+CtoO3w+JyJaI6oEtRFxJ25CVX8Orpfz1q9jpNnmLFKiB+VqGbt0M6SiRPuA8J1h/yeSBLmWqNCEgFtmJmgOoDQ==
