@@ -208,3 +208,75 @@ def agent_install_cmd(hostname: str, source: str, ref: str, trust_key: Path, roo
 
     setup = AgentSetup(hostname, source, ref, trust_key, root, cron, restart_cmd)
     _exit(error_handler.run(lambda: install_agent(setup)))
+
+
+def _service(value: str) -> tuple[str, int]:
+    name, sep, port = value.partition(":")
+    if not sep or not port.isdigit():
+        raise click.BadParameter(f"{value!r} is not NAME:PORT")
+    return name, int(port)
+
+
+@main.group("node")
+def node_group() -> None:
+    """Add or remove a node file."""
+
+
+@node_group.command("add")
+@repo_option
+@click.argument("hostname")
+@click.option("--role", type=click.Choice(["hub", "spoke"]), default="spoke", show_default=True)
+@click.option("--cloud", required=True, help="aliyun, tencent, huawei, ...")
+@click.option("--region", required=True, help="The cloud's region id, such as ap-guangzhou.")
+@click.option("--public-ip", help="Public address (required for the hub).")
+@click.option("--private-ip", required=True, help="The VM's VPC address.")
+@click.option("--subnet", "subnets", multiple=True, required=True,
+              help="A VPC subnet or /32 routed through this VM (repeat for more).")
+@click.option("--age-recipient", required=True, help="From 'vpcmesh agent install' on the VM.")
+@click.option("--service", "services", multiple=True, help="NAME:PORT it hosts (repeatable).")
+@click.option("--vpn-ip", help="Pin a tunnel address (default: the lowest free one).")
+def node_add_cmd(repo: Path, hostname: str, role: str, cloud: str, region: str,
+                 public_ip: str | None, private_ip: str, subnets: tuple[str, ...],
+                 age_recipient: str, services: tuple[str, ...], vpn_ip: str | None) -> None:
+    """Write nodes/HOSTNAME.yaml, refusing a name or address the mesh already uses."""
+    from vpcmesh.commands.node import add_node
+    from vpcmesh.nodefile import NewNode
+
+    node = NewNode(hostname, role, cloud, region, private_ip, subnets, age_recipient,
+                   public_ip, vpn_ip, tuple(_service(s) for s in services))
+    _exit(error_handler.run(lambda: add_node(repo, node)))
+
+
+@node_group.command("remove")
+@repo_option
+@click.argument("hostname")
+def node_remove_cmd(repo: Path, hostname: str) -> None:
+    """Remove nodes/HOSTNAME.yaml (the next render revokes its certificate)."""
+    from vpcmesh.commands.node import remove_node
+
+    _exit(error_handler.run(lambda: remove_node(repo, hostname)))
+
+
+@main.command("plan")
+@repo_option
+@click.option("--base", "base_ref", help="Compare with this commit or branch (default: the"
+                                         " merge base of HEAD with main).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def plan_cmd(repo: Path, base_ref: str | None, as_json: bool) -> None:
+    """Show what the working tree changes against REF, node by node: new bundles, changed
+    files, OpenVPN restarts, certificates to issue or revoke, DNS records. Needs no key."""
+    from vpcmesh.commands.plan import plan
+
+    _exit(error_handler.run(lambda: plan(repo, base_ref, as_json)))
+
+
+@main.command("publish")
+@repo_option
+@click.option("--to", "to", required=True, help="A git remote URL or path to publish to.")
+@click.option("--branch", default="bundles", show_default=True, help="The branch nodes pull.")
+def publish_cmd(repo: Path, to: str, branch: str) -> None:
+    """Render and sign, then commit build/ to BRANCH of a git remote (one commit per
+    publish, none when nothing changed). Needs the admin key when bundles need signing."""
+    from vpcmesh.commands.publish import publish
+
+    _exit(error_handler.run(lambda: publish(repo, to, branch)))

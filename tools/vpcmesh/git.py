@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import git
@@ -48,3 +49,86 @@ class Mirror:
             return None
         data: bytes = blob.data_stream.read()
         return data
+
+
+def repo_at(root: Path) -> git.Repo:
+    try:
+        return git.Repo(root, search_parent_directories=True)
+    except (InvalidGitRepositoryError, NoSuchPathError):
+        raise VpcmeshError.at(str(root), "not a git repository") from None
+
+
+def merge_base(root: Path, branch: str = "main") -> str:
+    repo = repo_at(root)
+    if branch not in repo.heads and f"origin/{branch}" in [r.name for r in repo.refs]:
+        branch = f"origin/{branch}"  # a CI checkout has the remote branch only
+    try:
+        bases = repo.merge_base(branch, "HEAD")
+    except GitCommandError as exc:
+        raise VpcmeshError.at(branch, f"no merge base with HEAD: {exc.stderr.strip()}") from None
+    if not bases:
+        raise VpcmeshError.at(branch, "no merge base with HEAD; pass --base REF")
+    return str(bases[0].hexsha)
+
+
+def export(root: Path, ref: str, dest: Path) -> tuple[str, Path]:
+    """Write the mesh folder (`root`, maybe a subfolder of the repository) as of `ref`;
+    returns the commit and where the mesh folder now is."""
+    import io
+    import tarfile
+
+    repo = repo_at(root)
+    prefix = root.resolve().relative_to(Path(repo.working_tree_dir or root).resolve())
+    try:
+        commit = repo.commit(ref)
+    except (ValueError, GitCommandError, git.BadName):
+        raise VpcmeshError.at(ref, "no such commit or branch") from None
+    buffer = io.BytesIO()
+    paths = [str(prefix)] if str(prefix) != "." else []
+    repo.archive(buffer, treeish=commit.hexsha, format="tar", path=paths)
+    buffer.seek(0)
+    with tarfile.open(fileobj=buffer) as tar:
+        tar.extractall(dest, filter="data")
+    return str(commit.hexsha), dest / prefix
+
+
+def publish(files: dict[str, bytes], remote: str, branch: str, message: str,
+            scratch: Path) -> str | None:
+    """Make `branch` on `remote` hold exactly `files` at its root, in one new commit;
+    None when it already does (a second publish of the same input commits nothing)."""
+    repo = git.Repo.init(scratch)
+    with repo.config_writer() as config:
+        config.set_value("user", "name", "vpcmesh publish")
+        config.set_value("user", "email", "vpcmesh@localhost")
+    repo.git.remote("add", "origin", remote)
+    try:
+        repo.git.fetch("--quiet", "--depth", "1", "origin",
+                       f"+refs/heads/{branch}:refs/remotes/origin/{branch}")
+        exists = True
+    except GitCommandError as exc:
+        if "couldn't find remote ref" not in (exc.stderr or ""):
+            detail = (exc.stderr or "").strip().replace("\n", " ")
+            raise VpcmeshError.at(remote, f"cannot fetch: {detail}") from None
+        exists = False
+    if exists:
+        repo.git.checkout("--quiet", "-B", branch, f"origin/{branch}")
+        repo.git.rm("-r", "--quiet", "--cached", "--ignore-unmatch", ".")
+    else:
+        repo.git.checkout("--quiet", "--orphan", branch)
+    for child in scratch.iterdir():
+        if child.name != ".git":
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    for rel, data in files.items():
+        path = scratch / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+    repo.git.add("--all", ".")
+    if exists and not repo.git.diff("--cached", "--name-only", f"origin/{branch}"):
+        return None
+    repo.git.commit("--quiet", "-m", message)
+    try:
+        repo.git.push("--quiet", "origin", f"HEAD:refs/heads/{branch}")
+    except GitCommandError as exc:
+        detail = (exc.stderr or "").strip().replace("\n", " ")
+        raise VpcmeshError.at(remote, f"cannot push to '{branch}': {detail}") from None
+    return str(repo.head.commit.hexsha)
