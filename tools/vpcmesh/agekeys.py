@@ -19,8 +19,8 @@ def new_identity() -> tuple[str, str]:
 def recipient_of(identity_file_text: str) -> str:
     """The recipient of an age identity file (the form age-keygen writes)."""
     for line in identity_file_text.splitlines():
-        if line.startswith("AGE-SECRET-KEY-1"):
+        if line.startswith("AGE-SECRET-KEY-"):
             key = X25519PrivateKey.from_private_bytes(bech32.decode(line.strip()))
             public = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
             return bech32.encode("age", public)
-    raise ValueError("no AGE-SECRET-KEY line")
+    raise ValueError("no age identity line")

@@ -280,3 +280,14 @@ def publish_cmd(repo: Path, to: str, branch: str) -> None:
     from vpcmesh.commands.publish import publish
 
     _exit(error_handler.run(lambda: publish(repo, to, branch)))
+
+
+@main.command("guard")
+@repo_option
+@click.argument("files", nargs=-1)
+def guard_cmd(repo: Path, files: tuple[str, ...]) -> None:
+    """Refuse plaintext private keys anywhere and unencrypted files under secrets/ (FILES, or
+    every file git tracks or would add). For pre-commit and CI."""
+    from vpcmesh.commands.guard import guard
+
+    _exit(error_handler.run(lambda: guard(repo, files)))
