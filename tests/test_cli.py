@@ -22,7 +22,7 @@ def test_every_repository_command_has_help_and_repo(command: list[str]) -> None:
     assert "--repo DIRECTORY" in result.stdout
 
 
-@pytest.mark.parametrize("command", NODE_COMMANDS + [["pki"], ["node"], ["agent"]])
+@pytest.mark.parametrize("command", [*NODE_COMMANDS, ["pki"], ["node"], ["agent"]])
 def test_every_other_command_has_help(command: list[str]) -> None:
     assert invoke(*command, "--help").exit_code == 0
 
