@@ -80,7 +80,7 @@ NODE_CASES: dict[str, tuple[int, list[str]]] = {
     "invalid-yaml": (
         1,
         [
-            "nodes/invalid-yaml.yaml:7:14: invalid YAML: expected ',' or ']', but got ':'",
+            "nodes/invalid-yaml.yaml:7:14: invalid YAML: did not find expected ',' or ']'",
         ],
     ),
     "missing-required-key": (

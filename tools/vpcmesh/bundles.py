@@ -20,11 +20,13 @@ class SignedBuild:
     unsigned: tuple[str, ...]  # nodes whose new manifest still waits for the signing key
 
 
-def _body(plan: Plan, host: str, files: Mapping[str, bytes]) -> dict[str, Any]:
-    node = next(n for n in plan.nodes if n.hostname == host)
-    return {"mesh": plan.mesh.name, "hostname": host, "role": node.role.value,
-            "openvpn_dir": conf_dir(node), "config": f"{plan.mesh.name}.conf",
-            "vpn_address": str(plan.addresses[host]), "files": manifest.describe(files)}
+def _bodies(plan: Plan, files: FileMap) -> dict[str, dict[str, Any]]:
+    hosts = {n.hostname: n for n in plan.nodes}
+    return {host: {"mesh": plan.mesh.name, "hostname": host, "role": hosts[host].role.value,
+                   "openvpn_dir": conf_dir(hosts[host]), "config": f"{plan.mesh.name}.conf",
+                   "vpn_address": str(plan.addresses[host]),
+                   "files": manifest.describe(node_files)}
+            for host, node_files in split(files, list(hosts)).items()}
 
 
 def split(files: FileMap, hosts: list[str]) -> dict[str, FileMap]:
@@ -36,32 +38,40 @@ def split(files: FileMap, hosts: list[str]) -> dict[str, FileMap]:
     return per
 
 
-def due(plan: Plan, files: FileMap, previous: Mapping[str, Signed],
-        now: dt.datetime) -> list[str]:
+@dataclass(frozen=True)
+class Pending:
+    """Each node's manifest body, described once, and which of them need a new signature."""
+
+    bodies: dict[str, dict[str, Any]]
+    due: list[str]
+
+
+def pending(plan: Plan, files: FileMap, previous: Mapping[str, Signed],
+            now: dt.datetime) -> Pending:
     validity = dt.timedelta(days=plan.mesh.bundle_validity_days)
-    hosts = [n.hostname for n in plan.nodes]
-    return [h for h, fs in split(files, hosts).items()
-            if manifest.needs_signing(previous.get(h), manifest.digest(_body(plan, h, fs)), now,
-                                      validity)]
+    bodies = _bodies(plan, files)
+    return Pending(bodies, [h for h, body in bodies.items()
+                            if manifest.needs_signing(previous.get(h), manifest.digest(body),
+                                                      now, validity)])
 
 
-def sign_build(plan: Plan, files: FileMap, previous: Mapping[str, Signed], now: dt.datetime,
-               commit: str, signer: Signer | None) -> SignedBuild:
+def sign_build(plan: Plan, files: FileMap, todo: Pending, previous: Mapping[str, Signed],
+               now: dt.datetime, commit: str, signer: Signer | None) -> SignedBuild:
     validity = dt.timedelta(days=plan.mesh.bundle_validity_days)
     out = dict(files)
     bundles: dict[str, Signed] = {}
     unsigned = []
-    for host, node_files in split(files, [n.hostname for n in plan.nodes]).items():
-        body = _body(plan, host, node_files)
+    due = set(todo.due)
+    for host, body in todo.bodies.items():
         signed = previous.get(host)
-        if manifest.needs_signing(signed, manifest.digest(body), now, validity):
+        if host in due:
             if signer is None:
                 unsigned.append(host)
                 if signed is not None:
                     bundles[host] = signed  # keep the sequence; the old manifest is not shown
                 continue
             signed = manifest.sign(body, signed, commit, now, validity, signer)
-        assert signed is not None
+        assert signed is not None  # not due means signed before
         bundles[host] = signed
         for name, data in manifest.files_for(body, signed).items():
             out[f"{host}/{name}"] = data

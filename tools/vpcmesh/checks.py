@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import PurePosixPath
@@ -11,6 +10,7 @@ from vpcmesh import bech32
 from vpcmesh.errors import Location, Problem, Severity
 from vpcmesh.layout import MESH_FILE, NODES_DIR
 from vpcmesh.model import Mesh, Node
+from vpcmesh.yamlio import Ref
 
 # The design is one OpenVPN server with every other node as its client.
 MAX_HUBS = 1
@@ -18,17 +18,17 @@ _BAD_CHECKSUM = ("bad age recipient checksum (a mistyped character?); copy it ag
                  " 'age-keygen -y KEYFILE'")
 
 
-def host_bits(text: str, loc: Location, what: str, host_hint: bool = True) -> list[Problem]:
+def host_bits(text: str, where: Ref, what: str, host_hint: bool = True) -> list[Problem]:
     network = IPv4Network(text, strict=False)
     if str(network) == text:
         return []
     hint = f" (or {text.split('/')[0]}/32 for the single host)" if host_hint else ""
-    return [Problem(loc, f"{what}: {text} has host bits set; use {network}{hint}")]
+    return [Problem(where.loc(), f"{what}: {text} has host bits set; use {network}{hint}")]
 
 
 def check_mesh(mesh: Mesh) -> list[Problem]:
     doc, vpn = mesh.doc, mesh.vpn
-    problems = host_bits(doc.data["vpn"]["network"], doc.at(["vpn", "network"]), "vpn.network",
+    problems = host_bits(doc.data["vpn"]["network"], doc.ref("vpn", "network"), "vpn.network",
                          host_hint=False)
     if vpn.network.prefixlen > 30:
         problems.append(Problem(doc.at(["vpn", "network"]),
@@ -59,7 +59,7 @@ def check_node(node: Node, mesh: Mesh | None) -> list[Problem]:
                                 f" rename the file to nodes/{node.hostname}.yaml or set"
                                 f" hostname: {stem}"))
     for i, text in enumerate(doc.data["subnets"]):
-        problems += host_bits(text, doc.at(["subnets", i]), f"subnets[{i}]")
+        problems += host_bits(text, doc.ref("subnets", i), f"subnets[{i}]")
     if not bech32.valid(node.age_recipient):
         problems.append(Problem(doc.at(["age_recipient"]), f"age_recipient: {_BAD_CHECKSUM}"))
     if node.is_hub and node.public_address is None:
@@ -84,18 +84,18 @@ def _check_vpn_address(node: Node, mesh: Mesh) -> list[Problem]:
     address, network = node.vpn_address, mesh.vpn.network
     if address is None:
         return []
-    loc = node.doc.at(["vpn_address"])
+    where = node.doc.ref("vpn_address")
     first = network.network_address + 1
     if address not in network:
-        return [Problem(loc, f"vpn_address {address} is outside vpn.network {network}")]
+        return [Problem(where.loc(), f"vpn_address {address} is outside vpn.network {network}")]
     if address in (network.network_address, network.broadcast_address):
-        return [Problem(loc, f"vpn_address {address} is the network or broadcast address of"
+        return [Problem(where.loc(), f"vpn_address {address} is the network or broadcast address of"
                              f" {network}")]
     if node.is_hub and address != first:
-        return [Problem(loc, f"vpn_address: the hub always has the first address {first};"
+        return [Problem(where.loc(), f"vpn_address: the hub always has the first address {first};"
                              " remove vpn_address or set it to that")]
     if not node.is_hub and address == first:
-        return [Problem(loc, f"vpn_address {address} is reserved for the hub")]
+        return [Problem(where.loc(), f"vpn_address {address} is reserved for the hub")]
     return []
 
 
@@ -130,44 +130,43 @@ def _check_hubs(mesh: Mesh | None, nodes: list[Node]) -> list[Problem]:
 
 def _check_unique(nodes: list[Node]) -> list[Problem]:
     problems: list[Problem] = []
-    seen: dict[str, Location] = {}
+    seen: dict[str, Ref] = {}
     # A file named after its hostname owns the name; the misnamed copy is the duplicate.
     for node in sorted(nodes, key=lambda n: PurePosixPath(n.doc.path).stem != n.hostname):
-        loc = node.doc.at(["hostname"])
         if node.hostname in seen:
-            problems.append(Problem(loc, f"hostname '{node.hostname}' is already used by"
-                                         f" {seen[node.hostname]}"))
-        seen.setdefault(node.hostname, loc)
-    static: dict[IPv4Address, Location] = {}
+            problems.append(Problem(node.doc.at(["hostname"]), f"hostname '{node.hostname}' is"
+                                    f" already used by {seen[node.hostname]}"))
+        seen.setdefault(node.hostname, node.doc.ref("hostname"))
+    static: dict[IPv4Address, Ref] = {}
     for node in nodes:
         if node.vpn_address is None:
             continue
-        loc = node.doc.at(["vpn_address"])
         if node.vpn_address in static:
-            problems.append(Problem(loc, f"vpn_address {node.vpn_address} is already used by"
-                                         f" {static[node.vpn_address]}"))
-        static.setdefault(node.vpn_address, loc)
+            problems.append(Problem(node.doc.at(["vpn_address"]), f"vpn_address"
+                                    f" {node.vpn_address} is already used by"
+                                    f" {static[node.vpn_address]}"))
+        static.setdefault(node.vpn_address, node.doc.ref("vpn_address"))
     # Service and node names share one DNS zone, so one name space.
-    names: dict[str, Location] = {n.hostname: n.doc.at(["hostname"]) for n in nodes}
+    names: dict[str, Ref] = {n.hostname: n.doc.ref("hostname") for n in nodes}
     for node in nodes:
         for i, service in enumerate(node.services):
-            loc = node.doc.at(["services", i, "name"])
             if service.name in names:
-                problems.append(Problem(loc, f"service name '{service.name}' is already used by"
-                                             f" {names[service.name]}; DNS names must be unique"))
-            names.setdefault(service.name, loc)
+                problems.append(Problem(node.doc.at(["services", i, "name"]),
+                                        f"service name '{service.name}' is already used by"
+                                        f" {names[service.name]}; DNS names must be unique"))
+            names.setdefault(service.name, node.doc.ref("services", i, "name"))
     return problems
 
 
 def _overlap_candidates(mesh: Mesh | None, nodes: Iterable[Node]
-                        ) -> list[tuple[IPv4Network, str, Location]]:
+                        ) -> list[tuple[IPv4Network, str, Ref]]:
     items = []
     if mesh is not None:
         items.append((mesh.vpn.network, f"vpn.network {mesh.vpn.network}",
-                      mesh.doc.at(["vpn", "network"])))
+                      mesh.doc.ref("vpn", "network")))
     for node in nodes:
         for i, net in enumerate(node.subnets):
-            items.append((net, f"subnet {net} of {node.hostname}", node.doc.at(["subnets", i])))
+            items.append((net, f"subnet {net} of {node.hostname}", node.doc.ref("subnets", i)))
     return items
 
 
@@ -176,17 +175,17 @@ def _check_overlaps(mesh: Mesh | None, nodes: list[Node]) -> list[Problem]:
     items = sorted(_overlap_candidates(mesh, nodes),
                    key=lambda t: (t[0].network_address, t[0].prefixlen))
     problems = []
-    widest: tuple[IPv4Network, str, Location] | None = None
-    reported: defaultdict[Location, int] = defaultdict(int)
+    widest: tuple[IPv4Network, str, Ref] | None = None
+    reported: set[Ref] = set()
     for item in items:
-        net, _, loc = item
+        net, _, ref = item
         if widest is not None and net.network_address <= widest[0].broadcast_address:
             # Point at the node file, not at mesh.yaml, when the tunnel network is involved.
-            here, there = (widest, item) if loc.path == MESH_FILE else (item, widest)
-            if reported[here[2]] == 0:
-                problems.append(Problem(here[2], f"{here[1]} overlaps {there[1]} ({there[2]});"
-                                                 " routes must not overlap"))
-            reported[here[2]] += 1
+            here, there = (widest, item) if ref.doc.path == MESH_FILE else (item, widest)
+            if here[2] not in reported:
+                problems.append(Problem(here[2].loc(), f"{here[1]} overlaps {there[1]}"
+                                                       f" ({there[2]}); routes must not overlap"))
+                reported.add(here[2])
             if net.broadcast_address > widest[0].broadcast_address:
                 widest = item
         else:

@@ -114,7 +114,8 @@ def build(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
     warnings += remaining
     files, state = render_build(plan, loaded.previous, store)
     signer = None
-    if bundles.due(plan, files, loaded.previous.bundles, loaded.now):
+    todo = bundles.pending(plan, files, loaded.previous.bundles, loaded.now)
+    if todo.due:
         if admin_key_configured():
             admin = admin or read_admin_secrets(root, store)
             signer = signing_key(admin).sign
@@ -123,7 +124,8 @@ def build(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
                                                  " SOPS_AGE_KEY_FILE to the age key file of one"
                                                  " of the admins in mesh/mesh.yaml")
     commit = git.head_commit(root) or "none"
-    signed = bundles.sign_build(plan, files, loaded.previous.bundles, loaded.now, commit, signer)
+    signed = bundles.sign_build(plan, files, todo, loaded.previous.bundles, loaded.now, commit,
+                                signer)
     if signed.unsigned:
         warnings.append(Problem(Location(ADMIN_SECRETS), "not signed (no admin age key set):"
                                 f" {', '.join(signed.unsigned)}; their manifests are left out"

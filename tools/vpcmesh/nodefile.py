@@ -59,7 +59,7 @@ def add(root: Path, node: NewNode) -> str:
     rel = f"{NODES_DIR}/{node.hostname}.yaml"
     data = node.data()
     problems = [Problem(Location(_option(p.message)), p.message)
-                for p in schema.validate(Document(rel, data, data), "node")]
+                for p in schema.validate(Document(rel, data, raw=data), "node")]
     if problems:
         raise VpcmeshError(problems)
     if (root / rel).exists():

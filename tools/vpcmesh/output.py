@@ -14,10 +14,17 @@ _AT_FDCWD = -100
 
 
 def read_tree(folder: Path) -> dict[str, bytes]:
-    if not folder.is_dir():
-        return {}
-    return {p.relative_to(folder).as_posix(): p.read_bytes()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    """Every file under `folder` by its relative path, sorted (os.walk: rglob is slow)."""
+    out: dict[str, bytes] = {}
+    base = str(folder)
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames.sort()
+        rel = os.path.relpath(dirpath, base)
+        prefix = "" if rel == "." else rel.replace(os.sep, "/") + "/"
+        for name in filenames:
+            with open(os.path.join(dirpath, name), "rb") as handle:
+                out[prefix + name] = handle.read()
+    return dict(sorted(out.items()))
 
 
 def _exchange(a: Path, b: Path) -> bool:

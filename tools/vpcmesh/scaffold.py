@@ -45,7 +45,7 @@ def _check_options(new: NewMesh) -> Mesh:
     """Validate the options as data (before any YAML text exists), naming the option."""
     data = {"name": new.name, "domain": new.domain, "vpn": {"network": new.network},
             "pki": {"algorithm": new.algorithm}, "admins": list(new.admins)}
-    doc = Document(MESH_FILE, data, data)
+    doc = Document(MESH_FILE, data, raw=data)
     problems = [Problem(Location(_option(p.message)), p.message)
                 for p in schema.validate(doc, "mesh")]
     if problems:

@@ -11,10 +11,10 @@ from functools import cache
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.error import YAMLError
 
 from vpcmesh.errors import VpcmeshError
+from vpcmesh.yamlio import parse
 
 # Values whose key ends so stay readable (still covered by the MAC): vpcmesh keeps there
 # what it must know without decrypting, such as which certificate a key belongs to.
@@ -97,7 +97,7 @@ def rotate(path: Path, display: str, add: Sequence[str], remove: Sequence[str]) 
 def metadata(path: Path, display: str) -> dict[str, Any]:
     """The readable part of a SOPS file, without decrypting: its top level and `sops` block."""
     try:
-        data = YAML(typ="safe", pure=True).load(path.read_bytes())
+        data = parse(path.read_bytes())
     except (OSError, YAMLError) as exc:
         raise VpcmeshError.at(display, f"not a readable SOPS file: {exc}") from None
     if not isinstance(data, dict) or not isinstance(data.get("sops"), dict):

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import io
+import json
 from dataclasses import asdict, dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
-
-from ruamel.yaml import YAML
 
 from vpcmesh.errors import Problem, VpcmeshError
 from vpcmesh.layout import STATE_FILE
@@ -60,16 +58,19 @@ def read_state(root: Path) -> State:
     return State(addresses, int(dns.get("serial", 0)), str(dns.get("digest", "")), bundles)
 
 
+def _scalar(value: object) -> str:
+    # JSON strings are valid YAML double-quoted scalars: no timestamp or number surprises.
+    return str(value) if isinstance(value, int) else json.dumps(str(value))
+
+
 def dump_state(state: State) -> bytes:
-    data = {
-        "addresses": {h: str(a) for h, a in sorted(state.addresses.items())},
-        "dns": {"serial": state.dns_serial, "digest": state.dns_digest},
-        "bundles": {h: asdict(b) for h, b in sorted(state.bundles.items())},
-    }
-    out = io.StringIO()
-    out.write(HEADER)
-    yaml = YAML(typ="safe", pure=True)
-    yaml.default_flow_style = False
-    yaml.width = 4096  # keep signatures on one line
-    yaml.dump(data, out)
-    return out.getvalue().encode()
+    """Deterministic on every machine (no YAML emitter settings involved), and fast."""
+    lines = [HEADER.rstrip("\n"), "addresses:"]
+    lines += [f"  {h}: {_scalar(a)}" for h, a in sorted(state.addresses.items())]
+    lines += ["bundles:" if state.bundles else "bundles: {}"]
+    for host, signed in sorted(state.bundles.items()):
+        lines.append(f"  {host}:")
+        lines += [f"    {k}: {_scalar(v)}" for k, v in sorted(asdict(signed).items())]
+    lines += ["dns:", f"  digest: {_scalar(state.dns_digest)}",
+              f"  serial: {state.dns_serial}", ""]
+    return "\n".join(lines).encode()
