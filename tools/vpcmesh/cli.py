@@ -56,6 +56,11 @@ def render_cmd(repo: Path) -> None:
 
     Bundles are signed when the admin key is available (SOPS_AGE_KEY_FILE); otherwise new
     manifests are left out with a warning."""
+    from vpcmesh import clock, stamp
+
+    if stamp.fresh(repo, repo / "build", clock.now()):
+        logging.getLogger("vpcmesh").info("unchanged: inputs as at the last render")
+        _exit(0)
     from vpcmesh.commands.render import render
 
     _exit(error_handler.run(lambda: render(repo)))

@@ -7,7 +7,7 @@ from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from vpcmesh import bundles, clock, git, sopsconfig
+from vpcmesh import clock, stamp
 from vpcmesh.errors import Location, Problem, Severity, VpcmeshError
 from vpcmesh.issuer import (
     AdminSecrets,
@@ -23,7 +23,6 @@ from vpcmesh.loader import load_inventory
 from vpcmesh.output import replace_file, replace_tree
 from vpcmesh.pkiplan import PkiPlan, decide, expiry_problems
 from vpcmesh.plan import Plan, make_plan
-from vpcmesh.render import render_build
 from vpcmesh.state import State, dump_state, read_state
 
 
@@ -112,6 +111,10 @@ def build(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
     if any(p.is_error for p in remaining):
         raise VpcmeshError(remaining)
     warnings += remaining
+    # Rendering and git only here: validate (load alone) does without jinja2 and GitPython.
+    from vpcmesh import bundles, git, sopsconfig
+    from vpcmesh.render import render_build
+
     files, state = render_build(plan, loaded.previous, store)
     signer = None
     todo = bundles.pending(plan, files, loaded.previous.bundles, loaded.now)
@@ -131,10 +134,30 @@ def build(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
                                 f" {', '.join(signed.unsigned)}; their manifests are left out"
                                 " until 'vpcmesh sign' runs with the key", Severity.WARNING))
     state = replace(state, bundles=signed.bundles)
-    changed = replace_tree(root / BUILD_DIR, signed.files)
+    build_dir = root / BUILD_DIR
+    changed = replace_tree(build_dir, signed.files, known=stamp.known_files(root, build_dir))
     if replace_file(root / SOPS_CONFIG, sopsconfig.render(plan)):
         written.append(SOPS_CONFIG)
     # The state goes last: if anything before failed, the next render plans the same again.
     if replace_file(root / STATE_FILE, dump_state(state)):
         written.append(STATE_FILE)
+    if warnings or signed.unsigned:
+        stamp.clear(root)  # something was left undone: the next render must look again
+    else:
+        stamp.write(root, build_dir, signed.files, _horizon(plan, store, state, loaded.now))
     return Built(plan, actions, changed, tuple(written), tuple(warnings))
+
+
+def _horizon(plan: Plan, store: Store, state: State, now: dt.datetime) -> dt.datetime:
+    """The first moment time alone changes what render does: a renewal window opens, or a
+    manifest enters the last third of its validity."""
+    from vpcmesh.manifest import parse_time
+
+    window = dt.timedelta(days=plan.mesh.pki.renew_before_days)
+    resign = dt.timedelta(days=plan.mesh.bundle_validity_days) / 3
+    times = [store.ca.not_valid_after_utc - window]
+    if store.crl is not None and store.crl.next_update_utc is not None:
+        times.append(store.crl.next_update_utc - window)
+    times += [c.not_valid_after_utc - window for c in store.certs.values()]
+    times += [parse_time(b.expires) - resign for b in state.bundles.values()]
+    return min(times, default=now)

@@ -68,13 +68,12 @@ def _read_node_secrets(root: Path, problems: list[Problem]) -> dict[str, NodeSec
     for path in sorted((root / NODE_SECRETS_DIR).glob("*.sops.yaml")):
         rel = f"{NODE_SECRETS_DIR}/{path.name}"
         try:
-            meta = sops.metadata(path, rel)
+            recipients, readable = sops.scan(path, rel)
         except VpcmeshError as exc:
             problems.extend(exc.problems)
             continue
         host = path.name.removesuffix(".sops.yaml")
-        out[host] = NodeSecret(sops.recipients(meta), str(meta.get(CERT_SHA256, "")),
-                               path.read_bytes())
+        out[host] = NodeSecret(recipients, readable.get(CERT_SHA256, ""), path.read_bytes())
     return out
 
 
@@ -113,7 +112,7 @@ def read_store(root: Path) -> Store:
                                                           " run 'vpcmesh pki renew'")
                 crl = None
     try:
-        admin = sops.recipients(sops.metadata(root / ADMIN_SECRETS, ADMIN_SECRETS))
+        admin, _ = sops.scan(root / ADMIN_SECRETS, ADMIN_SECRETS)
     except VpcmeshError as exc:
         problems.extend(exc.problems)
         admin = frozenset()

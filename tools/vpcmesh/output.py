@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import hashlib
 import os
 import shutil
 import tempfile
@@ -42,14 +43,23 @@ def _mode(rel: str, private: frozenset[str]) -> int:
     return 0o600 if rel in private else 0o644
 
 
+def _same(target: Path, files: Mapping[str, bytes], known: Mapping[str, str] | None) -> bool:
+    if known is None:
+        return read_tree(target) == dict(files)
+    return known.keys() == files.keys() and all(
+        hashlib.sha256(data).hexdigest() == known[rel] for rel, data in files.items())
+
+
 def replace_tree(target: Path, files: Mapping[str, bytes],
-                 private: frozenset[str] = frozenset()) -> bool:
+                 private: frozenset[str] = frozenset(),
+                 known: Mapping[str, str] | None = None) -> bool:
     """Make `target` hold exactly `files`; False (and nothing touched) when it already does.
 
-    A reader sees either the old tree or the new one, never a mix: the new tree is written
-    next to the old and the two are exchanged in one rename.
+    `known`, the SHA-256 of each file `target` holds, spares reading it. A reader sees either
+    the old tree or the new one, never a mix: the new tree is written next to the old and the
+    two are exchanged in one rename.
     """
-    if read_tree(target) == dict(files):
+    if _same(target, files, known):
         return False
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-new-", dir=target.parent))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 from functools import cache
 from importlib import resources
 from typing import Any
@@ -26,20 +27,37 @@ def schema(name: str) -> dict[str, Any]:
 def _strict_pattern(validator: Any, pattern: str, instance: Any, schema: Any) -> Any:
     # Python's re.search lets '$' match before a trailing newline, so "10.0.0.0/8\n" would
     # pass '^...$'; no value that reaches a generated file may carry a control character.
-    if isinstance(instance, str) and any(ord(c) < 0x20 or ord(c) == 0x7F for c in instance):
+    if isinstance(instance, str) and _CONTROL.search(instance):
         yield ValidationError(f"{instance!r} contains a control character")
         return
     yield from _draft_pattern(validator, pattern, instance, schema)
 
 
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _draft_pattern = Draft202012Validator.VALIDATORS["pattern"]
 _StrictValidator = validators.extend(  # type: ignore[no-untyped-call]
     Draft202012Validator, {"pattern": _strict_pattern})
 
 
+def _inline(node: Any, defs: dict[str, Any]) -> Any:
+    """The schema with every local $ref replaced by its definition: the same rules, without
+    a reference lookup for each value validated (a third of the time at 1,000 nodes)."""
+    if isinstance(node, list):
+        return [_inline(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    out = {k: _inline(v, defs) for k, v in node.items() if k not in ("$ref", "$defs")}
+    ref = node.get("$ref")
+    if isinstance(ref, str) and ref.startswith("#/$defs/"):
+        # the definition's own description wins: it is what an error message quotes
+        return {**out, **_inline(defs[ref.removeprefix("#/$defs/")], defs)}
+    return out
+
+
 @cache
 def _validator(name: str) -> Any:
-    return _StrictValidator(schema(name))
+    full = schema(name)
+    return _StrictValidator(_inline(full, full.get("$defs", {})))
 
 
 def dotted(path: JsonPath) -> str:

@@ -5,12 +5,12 @@ from pathlib import Path
 
 import click
 
-from vpcmesh.compile import build
-
 log = logging.getLogger(__name__)
 
 
 def render(root: Path, require_signing: bool = False) -> int:
+    from vpcmesh.compile import build  # not needed at all when the stamp says nothing changed
+
     built = build(root, require_signing=require_signing)
     for warning in built.warnings:
         click.echo(str(warning), err=True)

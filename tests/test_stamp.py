@@ -1,0 +1,58 @@
+"""The build stamp lets a no-op render do nothing, and never hides a change."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from vpcmesh.output import read_tree
+from vpcmesh.stamp import STAMP
+
+from conftest import SopsCalls, invoke
+
+
+def test_a_fresh_stamp_skips_everything(base_repo: Path, admin_key: Path,
+                                        sops_calls: SopsCalls) -> None:
+    assert invoke("render", "--repo", base_repo).exit_code == 0
+    assert (base_repo / STAMP).exists()
+    sops_calls.reset()
+    mtimes = {p: p.stat().st_mtime_ns for p in (base_repo / "build").rglob("*")}
+    result = invoke("-v", "render", "--repo", base_repo)
+    assert (result.exit_code, result.stderr) == (0, "unchanged: inputs as at the last render\n")
+    assert sops_calls.commands() == []
+    assert {p: p.stat().st_mtime_ns for p in (base_repo / "build").rglob("*")} == mtimes
+
+
+def test_an_edited_build_file_is_repaired(base_repo: Path) -> None:
+    invoke("render", "--repo", base_repo)
+    conf = base_repo / "build/spoke-1/openvpn/base.conf"
+    good = conf.read_bytes()
+    conf.write_bytes(good.replace(b"verb 3", b"verb 9"))
+    assert invoke("render", "--repo", base_repo).exit_code == 0
+    assert conf.read_bytes() == good
+
+
+def test_an_input_change_is_rendered(base_repo: Path) -> None:
+    invoke("render", "--repo", base_repo)
+    node = base_repo / "nodes/spoke-1.yaml"
+    node.write_text(node.read_text().replace("[172.21.0.0/24]", "[172.21.0.0/24, 172.29.0.0/24]"))
+    invoke("render", "--repo", base_repo)
+    assert b"iroute 172.29.0.0" in read_tree(base_repo / "build")["hub-1/openvpn/ccd/spoke-1"]
+
+
+def test_no_stamp_when_something_was_left_undone(base_repo: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VPCMESH_NOW", "2027-05-01T00:00:00Z")  # CRL renewal due, no key
+    result = invoke("render", "--repo", base_repo)
+    assert result.exit_code == 0 and "warning: renewals are due" in result.stderr
+    assert not (base_repo / STAMP).exists()
+
+
+def test_time_reaching_a_renewal_window_ends_the_stamp(base_repo: Path, admin_key: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    invoke("render", "--repo", base_repo)
+    monkeypatch.setenv("VPCMESH_NOW", "2027-05-01T00:00:00Z")  # inside the CRL's window
+    result = invoke("-v", "render", "--repo", base_repo)
+    assert "unchanged: inputs as at the last render" not in result.stderr
+    assert "wrote mesh/pki/crl.pem" in result.stderr

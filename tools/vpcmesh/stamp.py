@@ -1,0 +1,89 @@
+"""The build stamp: when nothing that shapes build/ has changed, render does no work.
+
+After a clean render, .vpcmesh-stamp.json records a digest of every input (mesh/, nodes/,
+secrets/, .sops.yaml and vpcmesh's own code and templates), a digest of build/'s file
+stats (so a touched build/ is noticed), every output file's SHA-256, and the first moment
+time alone would change the output (a renewal window opening, a manifest due for
+re-signing). Kept light on imports: it runs before anything else on a no-op render."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+STAMP = ".vpcmesh-stamp.json"
+INPUTS = ("mesh", "nodes", "secrets", ".sops.yaml")
+
+
+def _walk(root: Path, rel: str) -> list[str]:
+    top = root / rel
+    if top.is_file():
+        return [rel]
+    out = []
+    for dirpath, dirnames, filenames in os.walk(top):
+        dirnames.sort()
+        base = os.path.relpath(dirpath, root).replace(os.sep, "/")
+        out += [f"{base}/{name}" for name in sorted(filenames)]
+    return out
+
+
+def inputs_digest(root: Path) -> str:
+    digest = hashlib.sha256()
+    package = Path(__file__).parent
+    for rel in sorted(_walk(package, ".")):
+        if rel.endswith((".py", ".j2", ".json")):
+            digest.update(rel.encode() + b"\0" + (package / rel).read_bytes() + b"\0")
+    for top in INPUTS:
+        for rel in _walk(root, top):
+            digest.update(rel.encode() + b"\0" + (root / rel).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def tree_digest(build: Path) -> str:
+    digest = hashlib.sha256()
+    for rel in _walk(build.parent, build.name) if build.is_dir() else []:
+        st = (build.parent / rel).stat()
+        digest.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\0".encode())
+    return digest.hexdigest()
+
+
+def _read(root: Path) -> dict[str, object] | None:
+    try:
+        data = json.loads((root / STAMP).read_text())
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def fresh(root: Path, build: Path, now: dt.datetime) -> bool:
+    stamp = _read(root)
+    if stamp is None or now.isoformat() >= str(stamp.get("until", "")):
+        return False
+    return (stamp.get("inputs") == inputs_digest(root)
+            and stamp.get("tree") == tree_digest(build))
+
+
+def known_files(root: Path, build: Path) -> dict[str, str] | None:
+    """build/'s content as SHA-256 per file, when build/ is untouched since the stamp."""
+    stamp = _read(root)
+    if stamp is None or stamp.get("tree") != tree_digest(build):
+        return None
+    files = stamp.get("files")
+    return files if isinstance(files, dict) else None
+
+
+def write(root: Path, build: Path, files: Mapping[str, bytes], until: dt.datetime) -> None:
+    data = {"inputs": inputs_digest(root), "tree": tree_digest(build),
+            "until": until.isoformat(),
+            "files": {rel: hashlib.sha256(b).hexdigest() for rel, b in sorted(files.items())}}
+    tmp = root / f"{STAMP}.tmp"
+    tmp.write_text(json.dumps(data, separators=(",", ":")))
+    os.replace(tmp, root / STAMP)
+
+
+def clear(root: Path) -> None:
+    (root / STAMP).unlink(missing_ok=True)
