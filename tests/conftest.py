@@ -95,7 +95,8 @@ class SopsCalls:
     def commands(self) -> list[str]:
         if not self.log.exists():
             return []
-        return [line.split()[0] for line in self.log.read_text().splitlines()]
+        words = [line.split() for line in self.log.read_text().splitlines()]
+        return [w[2] if w[0] == "--config" else w[0] for w in words]  # the subcommand
 
     def reset(self) -> None:
         self.log.unlink(missing_ok=True)

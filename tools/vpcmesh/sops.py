@@ -45,8 +45,10 @@ def _run(args: Sequence[str], display: str, what: str, stdin: bytes | None = Non
     env = dict(os.environ, SOPS_DISABLE_VERSION_CHECK="1")
     if age_key_file is not None:
         env["SOPS_AGE_KEY_FILE"] = str(age_key_file)
-    proc = subprocess.run([binary(), *args], input=stdin, capture_output=True, env=env,
-                          check=False)
+    # vpcmesh always says which recipients and formats it wants; without --config, sops
+    # would apply whatever .sops.yaml it finds above the current directory.
+    proc = subprocess.run([binary(), "--config", os.devnull, *args], input=stdin,
+                          capture_output=True, env=env, check=False)
     if proc.returncode == 0:
         return proc.stdout
     stderr = proc.stderr.decode(errors="replace").strip()
