@@ -21,6 +21,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
 from vpcmesh import pki, sops
+from vpcmesh.manifest import canonical
 
 from conftest import KEYS
 
@@ -40,7 +41,7 @@ def resign(bundle: Path, key: pki.PrivateKey, change: Callable[[dict[str, object
     for rel in manifest["files"]:
         data = (bundle / rel).read_bytes()
         manifest["files"][rel] = {"sha256": hashlib.sha256(data).hexdigest(), "size": len(data)}
-    raw = (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+    raw = canonical(manifest)
     (bundle / "manifest.json").write_bytes(raw)
     signature = key.sign(raw)  # type: ignore[call-arg, union-attr]
     (bundle / "manifest.json.sig").write_text(base64.b64encode(signature).decode() + "\n")

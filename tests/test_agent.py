@@ -108,8 +108,10 @@ def installed_node(build: Path, node: Path) -> Path:
 
 def test_bad_signature(build: Path, installed_node: Path) -> None:
     manifest = build / HOST / "manifest.json"
-    current = f'"version": {version(build)}'.encode()
-    manifest.write_bytes(manifest.read_bytes().replace(current, b'"version": 99'))
+    current = f'"version":{version(build)}'.encode()
+    tampered = manifest.read_bytes().replace(current, b'"version":99')
+    assert tampered != manifest.read_bytes()
+    manifest.write_bytes(tampered)
     _reject(build, installed_node, f"{build}: manifest signature does not verify with"
                                    f" {build.parent}/mesh/signing.pub; refusing the bundle")
 

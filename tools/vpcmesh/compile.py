@@ -8,6 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vpcmesh import clock, stamp
+from vpcmesh.cache import ParseCache
 from vpcmesh.errors import Location, Problem, Severity, VpcmeshError
 from vpcmesh.issuer import (
     AdminSecrets,
@@ -48,10 +49,12 @@ class Built:
 def load(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
          renew_crl: bool = False) -> Loaded:
     """Everything validate reports; raises VpcmeshError with every problem found."""
-    inventory = load_inventory(root)
-    previous = read_state(root)
+    cache = ParseCache(root)
+    inventory = load_inventory(root, cache)
+    previous = read_state(root, cache)
     plan = make_plan(inventory, previous)
-    store = read_store(root)
+    store = read_store(root, cache)
+    cache.save()
     stale = store.problems(renew, renew_crl)
     if stale:
         raise VpcmeshError(stale)
@@ -105,7 +108,9 @@ def build(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
     if not actions.empty:
         admin = read_admin_secrets(root, store)
         written = _commit(root, apply(root, plan, store, actions, admin, loaded.now))
-        store = read_store(root)
+        cache = ParseCache(root)
+        store = read_store(root, cache)
+        cache.save()
     window = dt.timedelta(days=plan.mesh.pki.renew_before_days)
     remaining = expiry_problems(store, loaded.now, window, plan)
     if any(p.is_error for p in remaining):

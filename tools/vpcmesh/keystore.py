@@ -10,6 +10,7 @@ from pathlib import Path
 from cryptography import x509
 
 from vpcmesh import pki, sops
+from vpcmesh.cache import NO_CACHE, ParseCache, key
 from vpcmesh.errors import Location, Problem, VpcmeshError
 from vpcmesh.layout import (
     ADMIN_SECRETS,
@@ -63,21 +64,44 @@ def _read_cert(root: Path, rel: str, problems: list[Problem]) -> tuple[x509.Cert
         return None
 
 
-def _read_node_secrets(root: Path, problems: list[Problem]) -> dict[str, NodeSecret]:
+def _scan(path: Path, rel: str, cache: ParseCache) -> tuple[frozenset[str], dict[str, str], bytes]:
+    data = path.read_bytes()
+    name = key("sops", data)
+    hit = cache.get(name)
+    if hit is not None:
+        return frozenset(hit[0]), dict(hit[1]), data
+    recipients, readable = sops.scan(path, rel)
+    cache.put(name, [sorted(recipients), readable])
+    return recipients, readable, data
+
+
+def _read_node_secrets(root: Path, problems: list[Problem],
+                       cache: ParseCache) -> dict[str, NodeSecret]:
     out = {}
     for path in sorted((root / NODE_SECRETS_DIR).glob("*.sops.yaml")):
         rel = f"{NODE_SECRETS_DIR}/{path.name}"
         try:
-            recipients, readable = sops.scan(path, rel)
+            recipients, readable, data = _scan(path, rel, cache)
         except VpcmeshError as exc:
             problems.extend(exc.problems)
             continue
         host = path.name.removesuffix(".sops.yaml")
-        out[host] = NodeSecret(recipients, readable.get(CERT_SHA256, ""), path.read_bytes())
+        out[host] = NodeSecret(recipients, readable.get(CERT_SHA256, ""), data)
     return out
 
 
-def read_store(root: Path) -> Store:
+def _signed(cert: x509.Certificate, pem: bytes, ca: x509.Certificate, ca_pem: bytes,
+            cache: ParseCache) -> bool:
+    name = key("signed", pem, ca_pem)
+    if cache.get(name):
+        return True
+    ok = pki.signed_by(cert, ca)
+    if ok:
+        cache.put(name, True)
+    return ok
+
+
+def read_store(root: Path, cache: ParseCache = NO_CACHE) -> Store:
     """Everything public of the PKI; raises VpcmeshError listing every inconsistency."""
     problems: list[Problem] = []
     if not (root / CA_CERT).is_file() or not (root / ADMIN_SECRETS).is_file():
@@ -94,7 +118,7 @@ def read_store(root: Path) -> Store:
         got = _read_cert(root, rel, problems)
         if got is None:
             continue
-        if not pki.signed_by(got[0], ca):
+        if not _signed(got[0], got[1], ca, ca_pem, cache):
             foreign[host] = Problem(Location(rel), f"not signed by {CA_CERT} (the CA changed?);"
                                                    f" run 'vpcmesh pki renew {host}'")
             continue
@@ -112,11 +136,11 @@ def read_store(root: Path) -> Store:
                                                           " run 'vpcmesh pki renew'")
                 crl = None
     try:
-        admin, _ = sops.scan(root / ADMIN_SECRETS, ADMIN_SECRETS)
+        admin, _, _ = _scan(root / ADMIN_SECRETS, ADMIN_SECRETS, cache)
     except VpcmeshError as exc:
         problems.extend(exc.problems)
         admin = frozenset()
-    secrets = _read_node_secrets(root, problems)
+    secrets = _read_node_secrets(root, problems, cache)
     if problems:
         raise VpcmeshError(problems)
     signing = (root / SIGNING_PUB).read_bytes() if (root / SIGNING_PUB).is_file() else b""

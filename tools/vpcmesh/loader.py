@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vpcmesh import checks, schema
+from vpcmesh.cache import NO_CACHE, ParseCache, key
 from vpcmesh.errors import Location, Problem, VpcmeshError
 from vpcmesh.layout import MESH_FILE, NODES_DIR
 from vpcmesh.model import Mesh, Node, mesh_from, node_from
@@ -42,7 +43,16 @@ def _node_paths(root: Path, problems: list[Problem]) -> list[str]:
     return paths
 
 
-def _parse(root: Path, rel: str, kind: str, problems: list[Problem]) -> Document | None:
+def _parse(root: Path, rel: str, kind: str, problems: list[Problem],
+           cache: ParseCache) -> Document | None:
+    try:
+        raw = (root / rel).read_bytes()
+    except OSError:
+        raw = b""
+    name = key(kind, raw)
+    data = cache.get(name)
+    if data is not None:  # these bytes parsed and passed the schema before
+        return Document(rel, data, raw.decode())
     try:
         doc = load(root, rel)
     except VpcmeshError as exc:
@@ -50,10 +60,13 @@ def _parse(root: Path, rel: str, kind: str, problems: list[Problem]) -> Document
         return None
     found = schema.validate(doc, kind)
     problems.extend(found)
-    return None if found else doc
+    if found:
+        return None
+    cache.put(name, doc.data)
+    return doc
 
 
-def load_inventory(root: Path) -> Inventory:
+def load_inventory(root: Path, cache: ParseCache = NO_CACHE) -> Inventory:
     """The validated model; raises VpcmeshError listing every problem (warnings included)."""
     problems: list[Problem] = []
     mesh: Mesh | None = None
@@ -61,13 +74,13 @@ def load_inventory(root: Path) -> Inventory:
         problems.append(Problem(Location(MESH_FILE), "missing file: run 'vpcmesh init' or"
                                                      " create mesh/mesh.yaml"))
     else:
-        mesh_doc = _parse(root, MESH_FILE, "mesh", problems)
+        mesh_doc = _parse(root, MESH_FILE, "mesh", problems, cache)
         if mesh_doc is not None:
             mesh = mesh_from(mesh_doc)
             problems += checks.check_mesh(mesh)
     nodes = []
     for rel in _node_paths(root, problems):
-        doc = _parse(root, rel, "node", problems)
+        doc = _parse(root, rel, "node", problems, cache)
         if doc is not None:
             node = node_from(doc)
             nodes.append(node)

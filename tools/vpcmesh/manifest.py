@@ -40,7 +40,9 @@ def describe(files: Mapping[str, bytes]) -> dict[str, dict[str, Any]]:
 
 
 def canonical(payload: Mapping[str, Any]) -> bytes:
-    return (json.dumps(payload, indent=2, sort_keys=True) + "\n").encode()
+    # Sorted keys, no whitespace: one form only, and json's C encoder (indent would force
+    # the pure-Python one, a quarter of a no-op render at 1,000 nodes). jq reads it fine.
+    return (json.dumps(payload, sort_keys=True, separators=(",", ":")) + "\n").encode()
 
 
 def digest(body: Mapping[str, Any]) -> str:

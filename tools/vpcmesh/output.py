@@ -7,7 +7,7 @@ import hashlib
 import os
 import shutil
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 _RENAME_EXCHANGE = 2
@@ -43,11 +43,24 @@ def _mode(rel: str, private: frozenset[str]) -> int:
     return 0o600 if rel in private else 0o644
 
 
-def _same(target: Path, files: Mapping[str, bytes], known: Mapping[str, str] | None) -> bool:
-    if known is None:
-        return read_tree(target) == dict(files)
-    return known.keys() == files.keys() and all(
-        hashlib.sha256(data).hexdigest() == known[rel] for rel, data in files.items())
+def _digests(files: Mapping[str, bytes]) -> dict[str, str]:
+    return {rel: hashlib.sha256(data).hexdigest() for rel, data in files.items()}
+
+
+def _groups(names: Iterable[str]) -> dict[str, list[str]]:
+    """Files by top-level folder: each node's bundle is one folder, swapped in whole."""
+    out: dict[str, list[str]] = {}
+    for rel in names:
+        out.setdefault(rel.partition("/")[0], []).append(rel)
+    return out
+
+
+def _swap_in(staged: Path, live: Path, graveyard: Path) -> None:
+    if not live.exists():
+        staged.rename(live)
+    elif not _exchange(staged, live):
+        live.rename(graveyard)
+        staged.rename(live)
 
 
 def replace_tree(target: Path, files: Mapping[str, bytes],
@@ -55,30 +68,43 @@ def replace_tree(target: Path, files: Mapping[str, bytes],
                  known: Mapping[str, str] | None = None) -> bool:
     """Make `target` hold exactly `files`; False (and nothing touched) when it already does.
 
-    `known`, the SHA-256 of each file `target` holds, spares reading it. A reader sees either
-    the old tree or the new one, never a mix: the new tree is written next to the old and the
-    two are exchanged in one rename.
+    `known`, the SHA-256 of each file `target` holds, spares reading it. Every top-level
+    folder that changes (a node's bundle) is staged whole first, unchanged files hard-linked
+    from the live tree and changed ones written, and only then swapped in, each with one
+    atomic exchange: a failure while computing or staging leaves `target` untouched, and a
+    reader never sees half a bundle.
     """
-    if _same(target, files, known):
+    current = dict(known) if known is not None else _digests(read_tree(target))
+    wanted = _digests(files)
+    if current == wanted:
         return False
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-new-", dir=target.parent))
+    before, after = _groups(current), _groups(wanted)
+    changed = sorted(g for g in set(before) | set(after)
+                     if {r: current[r] for r in before.get(g, [])}
+                     != {r: wanted[r] for r in after.get(g, [])})
+    target.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-staging-", dir=target.parent))
     try:
-        for rel, data in files.items():
-            path = staging / rel
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-            os.fchmod(fd, _mode(rel, private))  # explicit: the umask must not change output
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-        staging.chmod(0o755)
-        if not target.exists():
-            staging.rename(target)
-        elif not _exchange(staging, target):
-            old = staging.with_name(staging.name.replace("-new-", "-old-"))
-            target.rename(old)
-            staging.rename(target)
-            staging = old
+        for group in changed:
+            for rel in after.get(group, []):
+                path = staging / "new" / rel
+                path.parent.mkdir(parents=True, exist_ok=True)
+                if current.get(rel) == wanted[rel]:
+                    os.link(target / rel, path)  # same bytes: no data written
+                    continue
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                os.fchmod(fd, _mode(rel, private))  # explicit: the umask must not change output
+                with os.fdopen(fd, "wb") as handle:
+                    handle.write(files[rel])
+        (staging / "old").mkdir()
+        for group in changed:
+            staged, live = staging / "new" / group, target / group
+            if group in after:
+                if staged.is_dir():
+                    staged.chmod(0o755)
+                _swap_in(staged, live, staging / "old" / group)
+            elif live.exists():
+                live.rename(staging / "old" / group)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return True

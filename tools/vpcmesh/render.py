@@ -53,7 +53,7 @@ def conf_dir(node: Node) -> str:
     return "server" if node.is_hub else "client"
 
 
-def _node_files(plan: Plan, node: Node, hosts: bytes, store: Store) -> FileMap:
+def _node_files(plan: Plan, node: Node, shared: FileMap, store: Store) -> FileMap:
     mesh = plan.mesh
     common = {"mesh": mesh, "vpn": mesh.vpn, "node": node, "hub": plan.hub}
     # Public PKI files go as they are; the private key and the TLS key only inside the
@@ -74,9 +74,7 @@ def _node_files(plan: Plan, node: Node, hosts: bytes, store: Store) -> FileMap:
                 "ccd.j2", node=spoke, vpn=mesh.vpn, address=plan.addresses[spoke.hostname])
     else:
         files[f"openvpn/{mesh.name}.conf"] = _render("client.conf.j2", **common)
-    files["sysctl.conf"] = _render("sysctl.conf.j2", mesh=mesh)
-    files[SYSTEMD_DROPIN] = _render("systemd-dropin.conf.j2", mesh=mesh)
-    files["hosts"] = hosts
+    files.update(shared)
     return files
 
 
@@ -85,10 +83,13 @@ def render_build(plan: Plan, previous: State, store: Store) -> tuple[FileMap, St
     recs = dns.records(plan)
     digest = dns.digest(recs)
     serial = dns.next_serial(previous.dns_serial, previous.dns_digest, digest)
-    hosts = _render("hosts.j2", mesh=plan.mesh, records=recs)
+    # The same bytes in every bundle: rendered once.
+    shared = {"hosts": _render("hosts.j2", mesh=plan.mesh, records=recs),
+              "sysctl.conf": _render("sysctl.conf.j2", mesh=plan.mesh),
+              SYSTEMD_DROPIN: _render("systemd-dropin.conf.j2", mesh=plan.mesh)}
     files: FileMap = {}
     for node in plan.nodes:
-        for rel, data in _node_files(plan, node, hosts, store).items():
+        for rel, data in _node_files(plan, node, shared, store).items():
             files[f"{node.hostname}/{rel}"] = data
     files[f"{DNS_DIR}/{plan.mesh.domain}.zone"] = _render(
         "zone.j2", mesh=plan.mesh, hub=plan.hub, records=recs, serial=serial)

@@ -23,7 +23,7 @@ from vpcmesh.output import replace_file
 from vpcmesh.render import environment
 from vpcmesh.yamlio import Document, load
 
-GITIGNORE = "/build/\n/.vpcmesh-stamp.json\n/.venv/\n__pycache__/\n"
+GITIGNORE = "/build/\n/.vpcmesh-stamp.json\n/.vpcmesh-cache.json\n/.venv/\n__pycache__/\n"
 _OPTIONS = {"name": "--name", "domain": "--domain", "network": "--network",
             "admins": "--admin-recipient", "algorithm": "--algorithm"}
 

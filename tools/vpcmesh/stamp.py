@@ -13,6 +13,7 @@ import hashlib
 import json
 import os
 from collections.abc import Mapping
+from functools import cache
 from pathlib import Path
 
 STAMP = ".vpcmesh-stamp.json"
@@ -31,24 +32,42 @@ def _walk(root: Path, rel: str) -> list[str]:
     return out
 
 
-def inputs_digest(root: Path) -> str:
+@cache
+def code_digest() -> str:
+    """vpcmesh's own code, templates and schemas: a new version invalidates every cache."""
     digest = hashlib.sha256()
     package = Path(__file__).parent
     for rel in sorted(_walk(package, ".")):
         if rel.endswith((".py", ".j2", ".json")):
             digest.update(rel.encode() + b"\0" + (package / rel).read_bytes() + b"\0")
+    return digest.hexdigest()
+
+
+def inputs_digest(root: Path) -> str:
+    digest = hashlib.sha256(code_digest().encode())
     for top in INPUTS:
         for rel in _walk(root, top):
             digest.update(rel.encode() + b"\0" + (root / rel).read_bytes() + b"\0")
     return digest.hexdigest()
 
 
+def _stats(folder: str, prefix: str, out: list[str]) -> None:
+    with os.scandir(folder) as entries:
+        for entry in sorted(entries, key=lambda e: e.name):
+            if entry.is_dir(follow_symlinks=False):
+                _stats(entry.path, f"{prefix}{entry.name}/", out)
+            else:
+                st = entry.stat(follow_symlinks=False)
+                out.append(f"{prefix}{entry.name}\0{st.st_size}\0{st.st_mtime_ns}\0"
+                           f"{st.st_ino}\0")
+
+
 def tree_digest(build: Path) -> str:
-    digest = hashlib.sha256()
-    for rel in _walk(build.parent, build.name) if build.is_dir() else []:
-        st = (build.parent / rel).stat()
-        digest.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\0{st.st_ino}\0".encode())
-    return digest.hexdigest()
+    """Every file's path, size, mtime and inode: any touch of build/ changes it."""
+    lines: list[str] = []
+    if build.is_dir():
+        _stats(str(build), "", lines)
+    return hashlib.sha256("".join(lines).encode()).hexdigest()
 
 
 def _read(root: Path) -> dict[str, object] | None:

@@ -7,10 +7,11 @@ from dataclasses import asdict, dataclass, field
 from ipaddress import IPv4Address
 from pathlib import Path
 
+from vpcmesh.cache import NO_CACHE, ParseCache, key
 from vpcmesh.errors import Problem, VpcmeshError
 from vpcmesh.layout import STATE_FILE
 from vpcmesh.manifest import Signed
-from vpcmesh.yamlio import load
+from vpcmesh.yamlio import Document, load
 
 HEADER = """\
 # Managed by vpcmesh: commit it with your change and do not edit it by hand.
@@ -27,10 +28,14 @@ class State:
     bundles: dict[str, Signed] = field(default_factory=dict)
 
 
-def read_state(root: Path) -> State:
+def read_state(root: Path, cache: ParseCache = NO_CACHE) -> State:
     if not (root / STATE_FILE).exists():
         return State()
-    doc = load(root, STATE_FILE)
+    raw = (root / STATE_FILE).read_bytes()
+    name = key("state", raw)
+    cached = cache.get(name)
+    doc = Document(STATE_FILE, cached, raw.decode()) if cached is not None else \
+        load(root, STATE_FILE)
     data = doc.data or {}
     problems = []
     addresses: dict[str, IPv4Address] = {}
@@ -55,6 +60,8 @@ def read_state(root: Path) -> State:
                                     f"bundles.{host}: incomplete entry{_FIX}"))
     if problems:
         raise VpcmeshError(problems)
+    if cached is None:
+        cache.put(name, data)
     return State(addresses, int(dns.get("serial", 0)), str(dns.get("digest", "")), bundles)
 
 

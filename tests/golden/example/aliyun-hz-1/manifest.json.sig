@@ -1,1 +1,1 @@
-N/dxD9WOQ7cuyypUIkE7f1CB/HCeSusQCORg+ZcXtal2kOCkxehSOsvzSqzHY4/cMDtLo6rwedsSkruJ5WctDg==
+8trXKD53/wVBE01zfBl6o3vlaoLT/UmzrbtgaE45paUoDmdvrPInzMLD4zdI0AOLZ0lGcXPb5csCrKrr1AUpAA==

@@ -1,1 +1,1 @@
-aT2mxO+qIawmLa4kdEc2ONVpZfYvHz0TytIbMGX8W9eueO+tetiCAL/1F0KenRhNQxq/CK3579IWqlh8ZgooBg==
+eU27Ol9aXdlcn5pDOsHe/qz2MTltgQCjIvwkePV7PM+QTSKEAfqZKky6qsCL1VzdFGTuWQTuIvEcKoZ8IKu0Dg==

@@ -1,1 +1,1 @@
-XFXzQOwre/EChMEse+cSbciuSUDkuuT2d9aLoRXoU+Shwtewkv+lPvvI18oU7SQtRfvOzqwscTmheAcLdCeiDA==
+9FBPX0jA0IaJpV/7aNmkJOKz9R8M9Jp+Ve3l4C0H/JC/yxtwpa4fxCLA6RcZZ/MDReqtqR5rmeEZtavbub+mBQ==
