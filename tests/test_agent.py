@@ -222,3 +222,24 @@ def test_removed_files_are_removed(build: Path, node: Path) -> None:
     assert pull(build, node, key="aliyun-hz-1", host="aliyun-hz-1")[0] == 0
     assert not (node / "etc/openvpn/server/ccd/ucloud-hz-1").exists()
     assert (node / "etc/openvpn/server/ccd/huawei-hz-1").exists()
+
+
+def test_a_noop_pull_loads_no_compiler_code(build: Path, node: Path) -> None:
+    # Every VM runs this every two minutes: it must not pay for the compiler's imports.
+    assert pull(build, node)[0] == 0
+    script = (
+        "import runpy, sys\n"
+        f"sys.argv = ['vpcmesh', 'pull', '--once', '--hostname', '{HOST}', '--source',"
+        f" '{build}', '--age-key', '{KEYS / (HOST + '.agekey')}', '--trust-key',"
+        f" '{build.parent / 'mesh/signing.pub'}', '--root', '{node}']\n"
+        "try:\n    runpy.run_module('vpcmesh', run_name='__main__')\n"
+        "except SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
+        "heavy = ['jinja2', 'jsonschema', 'ruamel.yaml', 'git', 'vpcmesh.pki',"
+        " 'vpcmesh.render', 'vpcmesh.compile', 'vpcmesh.sops']\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n")
+    import subprocess
+    import sys
+
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                         check=True).stdout
+    assert out == "[]\n"

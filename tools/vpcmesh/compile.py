@@ -10,14 +10,6 @@ from pathlib import Path
 from vpcmesh import clock, stamp
 from vpcmesh.cache import ParseCache
 from vpcmesh.errors import Location, Problem, Severity, VpcmeshError
-from vpcmesh.issuer import (
-    AdminSecrets,
-    Changes,
-    admin_key_configured,
-    apply,
-    read_admin_secrets,
-    signing_key,
-)
 from vpcmesh.keystore import Store, read_store
 from vpcmesh.layout import ADMIN_SECRETS, BUILD_DIR, SOPS_CONFIG, STATE_FILE
 from vpcmesh.loader import load_inventory
@@ -63,7 +55,7 @@ def load(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
     return Loaded(plan, previous, store, actions, now, inventory.warnings)
 
 
-def _commit(root: Path, changes: Changes) -> list[str]:
+def _commit(root: Path, changes: dict[str, bytes | None]) -> list[str]:
     # Keys before certificates: a crash in between leaves a key without its certificate,
     # which the next render notices (fingerprint mismatch) and re-issues.
     order = sorted(changes, key=lambda rel: (not rel.startswith("secrets/"), rel))
@@ -93,6 +85,15 @@ def _admin_key_missing(actions: PkiPlan) -> VpcmeshError:
 
 def build(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
           renew_crl: bool = False, require_signing: bool = False) -> Built:
+    # The issuer (sops, keys) only here: validate, which runs load() alone, does without it.
+    from vpcmesh.issuer import (
+        AdminSecrets,
+        admin_key_configured,
+        apply,
+        read_admin_secrets,
+        signing_key,
+    )
+
     loaded = load(root, renew, revoke, renew_crl)
     plan, store, actions = loaded.plan, loaded.store, loaded.actions
     warnings = list(loaded.warnings)

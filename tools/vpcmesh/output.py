@@ -84,18 +84,25 @@ def replace_tree(target: Path, files: Mapping[str, bytes],
                      != {r: wanted[r] for r in after.get(g, [])})
     target.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}-staging-", dir=target.parent))
+    # Bytes already on disk, live or staged, are linked rather than written again: unchanged
+    # files, and what every bundle shares (ca.crt, hosts...). Creating a file costs ten links.
+    written: dict[tuple[str, int], Path] = {}
     try:
         for group in changed:
             for rel in after.get(group, []):
                 path = staging / "new" / rel
                 path.parent.mkdir(parents=True, exist_ok=True)
+                mode = _mode(rel, private)
                 if current.get(rel) == wanted[rel]:
-                    os.link(target / rel, path)  # same bytes: no data written
-                    continue
-                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-                os.fchmod(fd, _mode(rel, private))  # explicit: the umask must not change output
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(files[rel])
+                    os.link(target / rel, path)
+                elif (wanted[rel], mode) in written:
+                    os.link(written[(wanted[rel], mode)], path)
+                else:
+                    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                    os.fchmod(fd, mode)  # explicit: the umask must not change output
+                    with os.fdopen(fd, "wb") as handle:
+                        handle.write(files[rel])
+                    written[(wanted[rel], mode)] = path
         (staging / "old").mkdir()
         for group in changed:
             staged, live = staging / "new" / group, target / group

@@ -1,1 +1,1 @@
-8trXKD53/wVBE01zfBl6o3vlaoLT/UmzrbtgaE45paUoDmdvrPInzMLD4zdI0AOLZ0lGcXPb5csCrKrr1AUpAA==
+9cmtx7zGcr0rMWAk/wBGvpcvDYNecoPxau6v2Dc13NNP+JLLP115nZnNSOznILPH/Cp7+Pi0d5Z7rfA54/YrBw==
