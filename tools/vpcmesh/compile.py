@@ -108,8 +108,8 @@ def build(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
     admin: AdminSecrets | None = None
     if not actions.empty:
         admin = read_admin_secrets(root, store)
-        written = _commit(root, apply(root, plan, store, actions, admin, loaded.now))
         cache = ParseCache(root)
+        written = _commit(root, apply(root, plan, store, actions, admin, loaded.now, cache))
         store = read_store(root, cache)
         cache.save()
     window = dt.timedelta(days=plan.mesh.pki.renew_before_days)

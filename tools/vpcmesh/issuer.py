@@ -14,6 +14,7 @@ from typing import Any
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from vpcmesh import pki, sops
+from vpcmesh.cache import NO_CACHE, ParseCache, key
 from vpcmesh.errors import Problem, VpcmeshError
 from vpcmesh.keystore import CERT_SHA256, Store
 from vpcmesh.layout import ADMIN_SECRETS, CA_CERT, CRL_FILE, issued_cert, node_secrets
@@ -87,18 +88,24 @@ def _parallel(jobs: dict[str, Callable[[], bytes]]) -> dict[str, bytes]:
 
 
 def apply(root: Path, plan: Plan, store: Store, actions: PkiPlan, admin: AdminSecrets,
-          now: dt.datetime) -> Changes:
+          now: dt.datetime, cache: ParseCache = NO_CACHE) -> Changes:
+    """The new files; what it already knows of them (its own signatures, the recipients it
+    encrypted to) goes into `cache`, so reading the store back verifies nothing again."""
     settings, admins = plan.mesh.pki, list(plan.mesh.admins)
     nodes = {n.hostname: n for n in plan.nodes}
     changes: Changes = {}
+    readable: dict[str, tuple[list[str], dict[str, str]]] = {}
     jobs: dict[str, Callable[[], bytes]] = {}
     for host in actions.issue:
         node = nodes[host]
         issued = pki.issue(admin.ca_key, store.ca, host, node.is_hub, settings.algorithm,
                            settings.cert_validity_days, now)
-        changes[issued_cert(host)] = pki.cert_pem(issued.cert).encode()
+        changes[issued_cert(host)] = pem = pki.cert_pem(issued.cert).encode()
+        cache.put(key("signed", pem, store.ca_pem), True)
         payload = node_payload(host, issued.key, admin.tls_key, pki.fingerprint(issued.cert))
         recipients = [*admins, node.age_recipient]
+        readable[node_secrets(host)] = (sorted(set(recipients)),
+                                        {CERT_SHA256: payload[CERT_SHA256]})
         jobs[node_secrets(host)] = partial(sops.encrypt, payload, recipients, node_secrets(host))
     for host in actions.rewrap:
         wanted = {*admins, nodes[host].age_recipient}
@@ -110,7 +117,10 @@ def apply(root: Path, plan: Plan, store: Store, actions: PkiPlan, admin: AdminSe
         have, wanted = store.admin_recipients, set(admins)
         jobs[ADMIN_SECRETS] = partial(sops.rotate, root / ADMIN_SECRETS, ADMIN_SECRETS,
                                       sorted(wanted - have), sorted(have - wanted))
-    changes.update(_parallel(jobs))
+    encrypted = _parallel(jobs)
+    for rel, (recipients, fields) in readable.items():
+        cache.put(key("sops", encrypted[rel]), [recipients, fields])
+    changes.update(encrypted)
     for host, why in actions.revoke.items():
         if why == "node removed":
             changes[issued_cert(host)] = None

@@ -87,11 +87,14 @@ def replace_tree(target: Path, files: Mapping[str, bytes],
     # Bytes already on disk, live or staged, are linked rather than written again: unchanged
     # files, and what every bundle shares (ca.crt, hosts...). Creating a file costs ten links.
     written: dict[tuple[str, int], Path] = {}
+    made: set[Path] = set()  # mkdir on an existing folder costs a failed syscall each time
     try:
         for group in changed:
             for rel in after.get(group, []):
                 path = staging / "new" / rel
-                path.parent.mkdir(parents=True, exist_ok=True)
+                if path.parent not in made:
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    made.add(path.parent)
                 mode = _mode(rel, private)
                 if current.get(rel) == wanted[rel]:
                     os.link(target / rel, path)
@@ -121,7 +124,8 @@ def replace_file(path: Path, data: bytes, mode: int = 0o644) -> bool:
     """Write `path` atomically; False (and nothing touched) when it already holds `data`."""
     if path.is_file() and path.read_bytes() == data:
         return False
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}-", dir=path.parent)
     try:
         with os.fdopen(fd, "wb") as handle:
