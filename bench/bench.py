@@ -75,7 +75,8 @@ class Bench:
         self.admin_key, self.admin = meshgen.identity(self.keys, "admin")
         self.shim_log = work / "sops-calls.log"
         self.shim = work / "sops-shim"
-        self.shim.write_text(f'#!/bin/sh\necho "$@" >> {self.shim_log}\nexec {sops.binary()} "$@"\n')
+        self.shim.write_text(f'#!/bin/sh\necho "$@" >> {self.shim_log}\n'
+                             f'exec {sops.binary()} "$@"\n')
         self.shim.chmod(0o755)
         self.rows: dict[str, Row] = {}
         self.peak: dict[int, float] = {}
