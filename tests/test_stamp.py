@@ -56,3 +56,24 @@ def test_time_reaching_a_renewal_window_ends_the_stamp(base_repo: Path, admin_ke
     result = invoke("-v", "render", "--repo", base_repo)
     assert "unchanged: inputs as at the last render" not in result.stderr
     assert "wrote mesh/pki/crl.pem" in result.stderr
+
+
+def test_the_cache_keeps_what_the_next_render_needs(base_repo: Path, admin_key: Path) -> None:
+    import json
+    from collections import Counter
+
+    from vpcmesh.cache import CACHE
+
+    from conftest import add_spoke
+
+    add_spoke(base_repo, "spoke-3", "172.23.0.0/24")
+    assert invoke("render", "--repo", base_repo).exit_code == 0  # issues spoke-3
+    entries = json.loads((base_repo / CACHE).read_text())["entries"]
+    kinds = Counter(name.split(":")[0] for name in entries)
+    # every node file, the mesh, the state as read and as written, each certificate's
+    # signature check and each SOPS file (the nodes' and the admins'), new ones included
+    assert kinds == {"node": 4, "mesh": 1, "state": 2, "signed": 4, "sops": 5}
+    state = (base_repo / "mesh/state.yaml").read_bytes()
+    from vpcmesh.cache import key
+
+    assert key("state", state) in entries

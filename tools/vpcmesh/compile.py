@@ -8,7 +8,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vpcmesh import clock, stamp
-from vpcmesh.cache import ParseCache
+from vpcmesh.cache import ParseCache, key
 from vpcmesh.errors import Location, Problem, Severity, VpcmeshError
 from vpcmesh.keystore import Store, read_store
 from vpcmesh.layout import ADMIN_SECRETS, BUILD_DIR, SOPS_CONFIG, STATE_FILE
@@ -16,7 +16,7 @@ from vpcmesh.loader import load_inventory
 from vpcmesh.output import replace_file, replace_tree
 from vpcmesh.pkiplan import PkiPlan, decide, expiry_problems
 from vpcmesh.plan import Plan, make_plan
-from vpcmesh.state import State, dump_state, read_state
+from vpcmesh.state import State, as_data, dump_state, read_state
 
 
 @dataclass(frozen=True)
@@ -39,14 +39,16 @@ class Built:
 
 
 def load(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
-         renew_crl: bool = False) -> Loaded:
+         renew_crl: bool = False, cache: ParseCache | None = None) -> Loaded:
     """Everything validate reports; raises VpcmeshError with every problem found."""
-    cache = ParseCache(root)
+    own = cache is None
+    cache = ParseCache(root) if cache is None else cache
     inventory = load_inventory(root, cache)
     previous = read_state(root, cache)
     plan = make_plan(inventory, previous)
     store = read_store(root, cache)
-    cache.save()
+    if own:
+        cache.save()
     stale = store.problems(renew, renew_crl)
     if stale:
         raise VpcmeshError(stale)
@@ -94,7 +96,10 @@ def build(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
         signing_key,
     )
 
-    loaded = load(root, renew, revoke, renew_crl)
+    # One cache for the whole run: it keeps what this run used, so a second one would drop
+    # the first one's entries.
+    cache = ParseCache(root)
+    loaded = load(root, renew, revoke, renew_crl, cache)
     plan, store, actions = loaded.plan, loaded.store, loaded.actions
     warnings = list(loaded.warnings)
     written: list[str] = []
@@ -108,10 +113,8 @@ def build(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
     admin: AdminSecrets | None = None
     if not actions.empty:
         admin = read_admin_secrets(root, store)
-        cache = ParseCache(root)
         written = _commit(root, apply(root, plan, store, actions, admin, loaded.now, cache))
         store = read_store(root, cache)
-        cache.save()
     window = dt.timedelta(days=plan.mesh.pki.renew_before_days)
     remaining = expiry_problems(store, loaded.now, window, plan)
     if any(p.is_error for p in remaining):
@@ -145,8 +148,11 @@ def build(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
     if replace_file(root / SOPS_CONFIG, sopsconfig.render(plan)):
         written.append(SOPS_CONFIG)
     # The state goes last: if anything before failed, the next render plans the same again.
-    if replace_file(root / STATE_FILE, dump_state(state)):
+    state_bytes = dump_state(state)
+    if replace_file(root / STATE_FILE, state_bytes):
         written.append(STATE_FILE)
+    cache.put(key("state", state_bytes), as_data(state))
+    cache.save()
     if warnings or signed.unsigned:
         stamp.clear(root)  # something was left undone: the next render must look again
     else:

@@ -70,6 +70,13 @@ def _scalar(value: object) -> str:
     return str(value) if isinstance(value, int) else json.dumps(str(value))
 
 
+def as_data(state: State) -> dict[str, object]:
+    """What parsing the dumped file gives back (so a write can fill the parse cache)."""
+    return {"addresses": {h: str(a) for h, a in sorted(state.addresses.items())},
+            "bundles": {h: asdict(b) for h, b in sorted(state.bundles.items())},
+            "dns": {"digest": state.dns_digest, "serial": state.dns_serial}}
+
+
 def dump_state(state: State) -> bytes:
     """Deterministic on every machine (no YAML emitter settings involved), and fast."""
     lines = [HEADER.rstrip("\n"), "addresses:"]
