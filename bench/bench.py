@@ -194,8 +194,8 @@ class Bench:
             f"{c.wall:.2f} / {w.wall:.2f} s"
 
     def pulls(self, repo: Path) -> None:
-        host = "spoke-3"
-        key = self.keys / "n3.agekey"
+        host = "spoke-1"  # present at every size
+        key = self.keys / "n1.agekey"
         root = self.work / f"node-{self.n}"
         args = [*VPCMESH, "pull", "--once", "--hostname", host, "--source",
                 str(repo / "build"), "--age-key", str(key), "--trust-key",

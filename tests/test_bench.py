@@ -1,0 +1,20 @@
+"""The benchmark keeps working (it is not a timed test: it checks that it runs)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from conftest import ROOT
+
+
+def test_the_benchmark_runs_on_a_tiny_mesh() -> None:
+    proc = subprocess.run([sys.executable, str(ROOT / "bench/bench.py"), "--sizes", "3",
+                           "--repeats", "1"], capture_output=True, text=True, check=False,
+                          timeout=600)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = [line.split("|")[1].strip() for line in proc.stdout.splitlines()[3:]]
+    assert rows[:3] == ["disk: creating one small file",
+                        "first compile (issue, encrypt, render, sign)",
+                        "sops floor: 3 encrypt calls alone"]
+    assert "0 rewritten, 0 sops" in proc.stdout
