@@ -13,7 +13,7 @@ def test_the_benchmark_runs_on_a_tiny_mesh() -> None:
                            "--repeats", "1"], capture_output=True, text=True, check=False,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
-    rows = [line.split("|")[1].strip() for line in proc.stdout.splitlines()[3:]]
+    rows = [line.split("|")[1].strip() for line in proc.stdout.splitlines()[4:]]
     assert rows[:3] == ["disk: creating one small file",
                         "first compile (issue, encrypt, render, sign)",
                         "sops floor: 3 encrypt calls alone"]
