@@ -9,6 +9,8 @@ import shutil
 import sys
 import tempfile
 from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -132,42 +134,55 @@ def assert_matrix(lab: Lab, hub: Vm, spokes: list[Vm], tunnel: dict[str, str]) -
         assert spoke.route_dev(hub.private).startswith("tun")
 
 
-@pytest.mark.parametrize("algorithm", ALGORITHMS)
-def test_runbook_ping_matrix(lab_root: Path, admin_key: Path, algorithm: str,
-                             monkeypatch: pytest.MonkeyPatch) -> None:
+@dataclass
+class Running:
+    lab: Lab
+    repo: Path
+    remote: Path
+    hub: Vm
+    spokes: list[Vm]
+
+
+@contextmanager
+def running_mesh(lab_root: Path, monkeypatch: pytest.MonkeyPatch,
+                 algorithm: str = "ec-p256") -> Iterator[Running]:
+    """The example mesh, compiled and published, every node up from its pulled bundle."""
     require()
     monkeypatch.delenv("VPCMESH_NOW")  # real certificates for a real OpenVPN clock
     repo = compile_example(lab_root, algorithm)
-    for cert in [repo / "mesh/pki/ca.crt", *(repo / "mesh/pki/issued").glob("*.crt")]:
-        public = x509.load_pem_x509_certificate(cert.read_bytes()).public_key()
-        assert algorithm_of(public) == algorithm
     remote = git_bundles(repo / "build", lab_root / "published")
     with Lab(lab_root) as lab:
         hub, spokes = bring_up(lab, lab_root, repo, remote)
-        assert_matrix(lab, hub, spokes, tunnel_addresses(repo))
+        yield Running(lab, repo, remote, hub, spokes)
 
 
 def tunnel_addresses(repo: Path) -> dict[str, str]:
     return {h: str(a) for h, a in read_state(repo).addresses.items()}
 
 
+@pytest.mark.parametrize("algorithm", ALGORITHMS)
+def test_runbook_ping_matrix(lab_root: Path, admin_key: Path, algorithm: str,
+                             monkeypatch: pytest.MonkeyPatch) -> None:
+    with running_mesh(lab_root, monkeypatch, algorithm) as mesh:
+        for cert in [mesh.repo / "mesh/pki/ca.crt", *(mesh.repo / "mesh/pki/issued").glob("*")]:
+            public = x509.load_pem_x509_certificate(cert.read_bytes()).public_key()
+            assert algorithm_of(public) == algorithm
+        assert_matrix(mesh.lab, mesh.hub, mesh.spokes, tunnel_addresses(mesh.repo))
+
+
 def test_a_new_subnet_reaches_every_node_and_restarts_only_the_hub(
         lab_root: Path, admin_key: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    require()
-    monkeypatch.delenv("VPCMESH_NOW")
-    repo = compile_example(lab_root)
-    remote = git_bundles(repo / "build", lab_root / "published")
-    with Lab(lab_root) as lab:
-        hub, spokes = bring_up(lab, lab_root, repo, remote)
+    with running_mesh(lab_root, monkeypatch) as mesh:
+        lab, repo, hub, spokes = mesh.lab, mesh.repo, mesh.hub, mesh.spokes
         tencent = lab.vms["tencent-hz-1"]
         tencent.exec("ip", "addr", "add", "192.168.60.10/24", "dev", "vpc1")
         node = repo / "nodes/tencent-hz-1.yaml"
         node.write_text(node.read_text().replace("  - 172.17.0.0/24\n",
                                                  "  - 172.17.0.0/24\n  - 192.168.60.0/24\n"))
         assert invoke("render", "--repo", repo).exit_code == 0
-        git_bundles(repo / "build", remote)
+        git_bundles(repo / "build", mesh.remote)
         before = {vm.name: pid(vm) for vm in lab.vms.values()}
-        results = {vm.name: pull(vm, remote, repo) for vm in [hub, *spokes]}
+        results = {vm.name: pull(vm, mesh.remote, repo) for vm in [hub, *spokes]}
         assert results == {hub.name: (0, "installed version 2 and restarted OpenVPN\n"),
                            **{s.name: (0, "") for s in spokes}}
         after = {vm.name: pid(vm) for vm in lab.vms.values()}
@@ -182,21 +197,17 @@ def test_a_new_subnet_reaches_every_node_and_restarts_only_the_hub(
 
 def test_a_config_openvpn_cannot_start_is_rolled_back(lab_root: Path, admin_key: Path,
                                                       monkeypatch: pytest.MonkeyPatch) -> None:
-    require()
-    monkeypatch.delenv("VPCMESH_NOW")
-    repo = compile_example(lab_root)
-    remote = git_bundles(repo / "build", lab_root / "published")
-    with Lab(lab_root) as lab:
-        hub, spokes = bring_up(lab, lab_root, repo, remote)
+    with running_mesh(lab_root, monkeypatch) as mesh:
+        hub = mesh.hub
         installed = {p: p.read_bytes() for p in (hub.workdir / "etc").rglob("*") if p.is_file()}
-        bundle = repo / "build" / hub.name
+        bundle = mesh.repo / "build" / hub.name
         conf = bundle / "openvpn/example.conf"
-        resign(bundle, signing_key(repo), bump,
+        resign(bundle, signing_key(mesh.repo), bump,
                {"openvpn/example.conf": conf.read_bytes() + b"no-such-option yes\n"})
-        git_bundles(repo / "build", remote)
-        code, stderr = pull(hub, remote, repo, timeout=5)
+        git_bundles(mesh.repo / "build", mesh.remote)
+        code, stderr = pull(hub, mesh.remote, mesh.repo, timeout=5)
         assert (code, stderr) == (1, f"{hub.workdir}/etc/openvpn/server: version 2 did not come"
                                      " up within 5s; restored version 1 and restarted it\n")
         assert {p: p.read_bytes() for p in (hub.workdir / "etc").rglob("*")
                 if p.is_file()} == installed
-        assert wait_for(lambda: spokes[0].ping(hub.private), 40), _logs(lab)
+        assert wait_for(lambda: mesh.spokes[0].ping(hub.private), 40), _logs(mesh.lab)
