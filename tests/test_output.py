@@ -4,7 +4,7 @@ from pathlib import Path
 
 import pytest
 
-from vpcmesh.output import read_tree, replace_file, replace_tree
+from vpcmesh.output import Staging, read_tree, replace_file, replace_tree
 
 
 def test_replace_tree_creates_then_swaps(tmp_path: Path) -> None:
@@ -47,3 +47,24 @@ def test_replace_file(tmp_path: Path) -> None:
     assert replace_file(path, b"2", mode=0o600)
     assert path.read_bytes() == b"2" and path.stat().st_mode & 0o777 == 0o600
     assert sorted(p.name for p in path.parent.iterdir()) == ["f"]
+
+
+def test_staging_early_cannot_change_the_result(tmp_path: Path) -> None:
+    target = tmp_path / "build"
+    replace_tree(target, {"a/x": b"1", "b/y": b"2"})
+    with Staging(target) as staging:
+        # staged early: one right, one with other bytes, one not wanted in the end
+        staging.put({"a/x": b"1", "b/y": b"old guess", "c/z": b"dropped"})
+        assert staging.finish({"a/x": b"1", "b/y": b"3"})
+    assert read_tree(target) == {"a/x": b"1", "b/y": b"3"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["build"]
+
+
+def test_staging_left_unfinished_leaves_nothing(tmp_path: Path) -> None:
+    target = tmp_path / "build"
+    replace_tree(target, {"a/x": b"1"})
+    with pytest.raises(RuntimeError), Staging(target) as staging:
+        staging.put({"a/x": b"2"})
+        raise RuntimeError("a later step failed")
+    assert read_tree(target) == {"a/x": b"1"}
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["build"]

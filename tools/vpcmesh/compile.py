@@ -11,9 +11,9 @@ from vpcmesh import clock, stamp
 from vpcmesh.cache import ParseCache, key
 from vpcmesh.errors import Location, Problem, Severity, VpcmeshError
 from vpcmesh.keystore import Store, read_store
-from vpcmesh.layout import ADMIN_SECRETS, BUILD_DIR, SOPS_CONFIG, STATE_FILE
+from vpcmesh.layout import ADMIN_SECRETS, BUILD_DIR, CRL_FILE, ISSUED_DIR, SOPS_CONFIG, STATE_FILE
 from vpcmesh.loader import load_inventory
-from vpcmesh.output import replace_file, replace_tree
+from vpcmesh.output import Staging, replace_file
 from vpcmesh.pkiplan import PkiPlan, decide, expiry_problems
 from vpcmesh.plan import Plan, make_plan
 from vpcmesh.state import State, as_data, dump_state, read_state
@@ -110,54 +110,72 @@ def build(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
                                 " key is set (SOPS_AGE_KEY_FILE); rendering without them",
                                 Severity.WARNING))
         actions = PkiPlan()
-    admin: AdminSecrets | None = None
-    if not actions.empty:
-        admin = read_admin_secrets(root, store)
-        written = _commit(root, apply(root, plan, store, actions, admin, loaded.now, cache))
-        store = read_store(root, cache)
-    window = dt.timedelta(days=plan.mesh.pki.renew_before_days)
-    remaining = expiry_problems(store, loaded.now, window, plan)
-    if any(p.is_error for p in remaining):
-        raise VpcmeshError(remaining)
-    warnings += remaining
-    # Rendering and git only here: validate (load alone) does without jinja2 and GitPython.
-    from vpcmesh import bundles, git, sopsconfig
-    from vpcmesh.render import render_build
+    from vpcmesh.keystore import NodeSecret
+    from vpcmesh.render import SECRETS_FILE, render_build
 
-    files, state = render_build(plan, loaded.previous, store)
-    signer = None
-    todo = bundles.pending(plan, files, loaded.previous.bundles, loaded.now)
-    if todo.due:
-        if admin_key_configured():
-            admin = admin or read_admin_secrets(root, store)
-            signer = signing_key(admin).sign
-        elif require_signing:
-            raise VpcmeshError.at(ADMIN_SECRETS, "signing bundles needs the admin age key; set"
-                                                 " SOPS_AGE_KEY_FILE to the age key file of one"
-                                                 " of the admins in mesh/mesh.yaml")
-    commit = git.head_commit(root) or "none"
-    signed = bundles.sign_build(plan, files, todo, loaded.previous.bundles, loaded.now, commit,
-                                signer)
-    if signed.unsigned:
-        warnings.append(Problem(Location(ADMIN_SECRETS), "not signed (no admin age key set):"
-                                f" {', '.join(signed.unsigned)}; their manifests are left out"
-                                " until 'vpcmesh sign' runs with the key", Severity.WARNING))
-    state = replace(state, bundles=signed.bundles)
     build_dir = root / BUILD_DIR
-    changed = replace_tree(build_dir, signed.files, known=stamp.known_files(root, build_dir))
-    if replace_file(root / SOPS_CONFIG, sopsconfig.render(plan)):
-        written.append(SOPS_CONFIG)
-    # The state goes last: if anything before failed, the next render plans the same again.
-    state_bytes = dump_state(state)
-    if replace_file(root / STATE_FILE, state_bytes):
-        written.append(STATE_FILE)
-    cache.put(key("state", state_bytes), as_data(state))
-    cache.save()
-    if warnings or signed.unsigned:
-        stamp.clear(root)  # something was left undone: the next render must look again
-    else:
-        stamp.write(root, build_dir, signed.files, _horizon(plan, store, state, loaded.now))
-    return Built(plan, actions, changed, tuple(written), tuple(warnings))
+    with Staging(build_dir, known=stamp.known_files(root, build_dir)) as staging:
+        admin: AdminSecrets | None = None
+        if not actions.empty:
+            admin = read_admin_secrets(root, store)
+
+            def prestage(changes: dict[str, bytes | None]) -> None:
+                # While sops encrypts, stage every bundle file that does not wait for it.
+                certs = {rel.removeprefix(f"{ISSUED_DIR}/").removesuffix(".crt"): data
+                         for rel, data in changes.items() if rel.startswith(ISSUED_DIR) and data}
+                waiting = NodeSecret(frozenset(), "", b"")
+                early = replace(store, cert_pems={**store.cert_pems, **certs},
+                                crl_pem=changes.get(CRL_FILE) or store.crl_pem,
+                                secrets={n.hostname: store.secrets.get(n.hostname, waiting)
+                                         for n in plan.nodes})
+                files, _ = render_build(plan, loaded.previous, early)
+                staging.put({rel: data for rel, data in files.items()
+                             if not rel.endswith(f"/{SECRETS_FILE}")})
+
+            changes = apply(root, plan, store, actions, admin, loaded.now, cache, prestage)
+            written = _commit(root, changes)
+            store = read_store(root, cache)
+        window = dt.timedelta(days=plan.mesh.pki.renew_before_days)
+        remaining = expiry_problems(store, loaded.now, window, plan)
+        if any(p.is_error for p in remaining):
+            raise VpcmeshError(remaining)
+        warnings += remaining
+        # Rendering and git only here: validate (load alone) does without jinja2 and GitPython.
+        from vpcmesh import bundles, git, sopsconfig
+
+        files, state = render_build(plan, loaded.previous, store)
+        signer = None
+        todo = bundles.pending(plan, files, loaded.previous.bundles, loaded.now)
+        if todo.due:
+            if admin_key_configured():
+                admin = admin or read_admin_secrets(root, store)
+                signer = signing_key(admin).sign
+            elif require_signing:
+                raise VpcmeshError.at(ADMIN_SECRETS, "signing bundles needs the admin age key; set"
+                                                     " SOPS_AGE_KEY_FILE to the age key file of one"
+                                                     " of the admins in mesh/mesh.yaml")
+        commit = git.head_commit(root) or "none"
+        signed = bundles.sign_build(plan, files, todo, loaded.previous.bundles, loaded.now, commit,
+                                    signer)
+        if signed.unsigned:
+            warnings.append(Problem(Location(ADMIN_SECRETS), "not signed (no admin age key set):"
+                                    f" {', '.join(signed.unsigned)}; their manifests are left out"
+                                    " until 'vpcmesh sign' runs with the key", Severity.WARNING))
+        state = replace(state, bundles=signed.bundles)
+        changed = staging.finish(signed.files)
+        if replace_file(root / SOPS_CONFIG, sopsconfig.render(plan)):
+            written.append(SOPS_CONFIG)
+        # The state goes last: if anything before failed, the next render plans the same again.
+        state_bytes = dump_state(state)
+        if replace_file(root / STATE_FILE, state_bytes):
+            written.append(STATE_FILE)
+        cache.put(key("state", state_bytes), as_data(state))
+        cache.save()
+        if warnings or signed.unsigned:
+            stamp.clear(root)  # something was left undone: the next render must look again
+        else:
+            stamp.write(root, build_dir, signed.files, _horizon(plan, store, state, loaded.now))
+        return Built(plan, actions, changed, tuple(written), tuple(warnings))
 
 
 def _horizon(plan: Plan, store: Store, state: State, now: dt.datetime) -> dt.datetime:

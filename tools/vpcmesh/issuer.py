@@ -71,12 +71,16 @@ def read_admin_secrets(root: Path, store: Store) -> AdminSecrets:
     return secrets
 
 
-def _parallel(jobs: dict[str, Callable[[], bytes]]) -> dict[str, bytes]:
-    """Run sops jobs on a pool sized to the machine; report every failure, not the first."""
+def _parallel(jobs: dict[str, Callable[[], bytes]],
+              meanwhile: Callable[[], None] | None = None) -> dict[str, bytes]:
+    """Run sops jobs on a pool sized to the machine, and `meanwhile` in this thread while
+    they run; report every failure, not the first."""
     results: dict[str, bytes] = {}
     problems: list[Problem] = []
     with ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1)) as pool:
         futures = {path: pool.submit(job) for path, job in sorted(jobs.items())}
+        if meanwhile is not None:
+            meanwhile()
         for path, future in futures.items():
             try:
                 results[path] = future.result()
@@ -88,9 +92,11 @@ def _parallel(jobs: dict[str, Callable[[], bytes]]) -> dict[str, bytes]:
 
 
 def apply(root: Path, plan: Plan, store: Store, actions: PkiPlan, admin: AdminSecrets,
-          now: dt.datetime, cache: ParseCache = NO_CACHE) -> Changes:
+          now: dt.datetime, cache: ParseCache = NO_CACHE,
+          meanwhile: Callable[[Changes], None] | None = None) -> Changes:
     """The new files; what it already knows of them (its own signatures, the recipients it
-    encrypted to) goes into `cache`, so reading the store back verifies nothing again."""
+    encrypted to) goes into `cache`, so reading the store back verifies nothing again.
+    `meanwhile` gets the new certificates and CRL while the sops calls run."""
     settings, admins = plan.mesh.pki, list(plan.mesh.admins)
     nodes = {n.hostname: n for n in plan.nodes}
     changes: Changes = {}
@@ -117,14 +123,6 @@ def apply(root: Path, plan: Plan, store: Store, actions: PkiPlan, admin: AdminSe
         have, wanted = store.admin_recipients, set(admins)
         jobs[ADMIN_SECRETS] = partial(sops.rotate, root / ADMIN_SECRETS, ADMIN_SECRETS,
                                       sorted(wanted - have), sorted(have - wanted))
-    encrypted = _parallel(jobs)
-    for rel, (recipients, fields) in readable.items():
-        cache.put(key("sops", encrypted[rel]), [recipients, fields])
-    changes.update(encrypted)
-    for host, why in actions.revoke.items():
-        if why == "node removed":
-            changes[issued_cert(host)] = None
-            changes[node_secrets(host)] = None
     if actions.crl:
         revoked = {r.serial_number: r.revocation_date_utc for r in store.crl or []}
         revoked.update({store.certs[h].serial_number: now for h in actions.revoke})
@@ -132,4 +130,12 @@ def apply(root: Path, plan: Plan, store: Store, actions: PkiPlan, admin: AdminSe
         crl = pki.make_crl(admin.ca_key, store.ca, revoked, number,
                            settings.crl_validity_days, now)
         changes[CRL_FILE] = pki.crl_pem(crl).encode()
+    encrypted = _parallel(jobs, (lambda: meanwhile(dict(changes))) if meanwhile else None)
+    for rel, (recipients, fields) in readable.items():
+        cache.put(key("sops", encrypted[rel]), [recipients, fields])
+    changes.update(encrypted)
+    for host, why in actions.revoke.items():
+        if why == "node removed":
+            changes[issued_cert(host)] = None
+            changes[node_secrets(host)] = None
     return changes
