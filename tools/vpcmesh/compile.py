@@ -129,8 +129,11 @@ def build(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
                                 secrets={n.hostname: store.secrets.get(n.hostname, waiting)
                                          for n in plan.nodes})
                 files, _ = render_build(plan, loaded.previous, early)
+                # Only bundles the issuing touches; others mostly stay as they are.
+                touched = {*actions.issue, *actions.rewrap, plan.hub.hostname}
                 staging.put({rel: data for rel, data in files.items()
-                             if not rel.endswith(f"/{SECRETS_FILE}")})
+                             if rel.partition("/")[0] in touched
+                             and not rel.endswith(f"/{SECRETS_FILE}")})
 
             changes = apply(root, plan, store, actions, admin, loaded.now, cache, prestage)
             written = _commit(root, changes)
