@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -86,7 +86,8 @@ def _admin_key_missing(actions: PkiPlan) -> VpcmeshError:
 
 
 def build(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
-          renew_crl: bool = False, require_signing: bool = False) -> Built:
+          renew_crl: bool = False, require_signing: bool = False,
+          progress: Callable[[int, int], None] | None = None) -> Built:
     # The issuer (sops, keys) only here: validate, which runs load() alone, does without it.
     from vpcmesh.issuer import (
         AdminSecrets,
@@ -135,7 +136,8 @@ def build(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
                              if rel.partition("/")[0] in touched
                              and not rel.endswith(f"/{SECRETS_FILE}")})
 
-            changes = apply(root, plan, store, actions, admin, loaded.now, cache, prestage)
+            changes = apply(root, plan, store, actions, admin, loaded.now, cache, prestage,
+                            progress)
             written = _commit(root, changes)
             store = read_store(root, cache)
         window = dt.timedelta(days=plan.mesh.pki.renew_before_days)

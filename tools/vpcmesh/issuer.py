@@ -71,8 +71,11 @@ def read_admin_secrets(root: Path, store: Store) -> AdminSecrets:
     return secrets
 
 
-def _parallel(jobs: dict[str, Callable[[], bytes]],
-              meanwhile: Callable[[], None] | None = None) -> dict[str, bytes]:
+Progress = Callable[[int, int], None]  # (done, total): the caller decides how to show it
+
+
+def _parallel(jobs: dict[str, Callable[[], bytes]], meanwhile: Callable[[], None] | None = None,
+              progress: Progress | None = None) -> dict[str, bytes]:
     """Run sops jobs on a pool sized to the machine, and `meanwhile` in this thread while
     they run; report every failure, not the first."""
     results: dict[str, bytes] = {}
@@ -81,11 +84,13 @@ def _parallel(jobs: dict[str, Callable[[], bytes]],
         futures = {path: pool.submit(job) for path, job in sorted(jobs.items())}
         if meanwhile is not None:
             meanwhile()
-        for path, future in futures.items():
+        for done, (path, future) in enumerate(futures.items(), start=1):
             try:
                 results[path] = future.result()
             except VpcmeshError as exc:
                 problems.extend(exc.problems)
+            if progress is not None:
+                progress(done, len(futures))
     if problems:
         raise VpcmeshError(problems)
     return results
@@ -93,7 +98,8 @@ def _parallel(jobs: dict[str, Callable[[], bytes]],
 
 def apply(root: Path, plan: Plan, store: Store, actions: PkiPlan, admin: AdminSecrets,
           now: dt.datetime, cache: ParseCache = NO_CACHE,
-          meanwhile: Callable[[Changes], None] | None = None) -> Changes:
+          meanwhile: Callable[[Changes], None] | None = None,
+          progress: Progress | None = None) -> Changes:
     """The new files; what it already knows of them (its own signatures, the recipients it
     encrypted to) goes into `cache`, so reading the store back verifies nothing again.
     `meanwhile` gets the new certificates and CRL while the sops calls run."""
@@ -130,7 +136,8 @@ def apply(root: Path, plan: Plan, store: Store, actions: PkiPlan, admin: AdminSe
         crl = pki.make_crl(admin.ca_key, store.ca, revoked, number,
                            settings.crl_validity_days, now)
         changes[CRL_FILE] = pki.crl_pem(crl).encode()
-    encrypted = _parallel(jobs, (lambda: meanwhile(dict(changes))) if meanwhile else None)
+    encrypted = _parallel(jobs, (lambda: meanwhile(dict(changes))) if meanwhile else None,
+                          progress)
     for rel, (recipients, fields) in readable.items():
         cache.put(key("sops", encrypted[rel]), [recipients, fields])
     changes.update(encrypted)

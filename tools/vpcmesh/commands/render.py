@@ -1,17 +1,44 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 from pathlib import Path
+from typing import Any
 
 import click
 
 log = logging.getLogger(__name__)
 
 
+class Progress:
+    """A bar on a terminal; in a CI log nothing, or with -v a line per tenth."""
+
+    def __init__(self) -> None:
+        self.bar: Any = None
+        self.shown = 0
+        self.tty = sys.stderr.isatty() and not os.environ.get("CI")
+
+    def __call__(self, done: int, total: int) -> None:
+        if total < 20:
+            return  # a few sops calls finish before a bar would mean anything
+        if self.tty:
+            if self.bar is None:
+                self.bar = click.progressbar(length=total, label="encrypting node secrets",
+                                             file=sys.stderr)
+                self.bar.__enter__()
+            self.bar.update(done - self.bar.pos)
+            if done == total:
+                self.bar.__exit__(None, None, None)
+        elif done * 10 // total > self.shown or done == total:
+            self.shown = done * 10 // total
+            log.info("encrypted node secrets: %d of %d", done, total)
+
+
 def render(root: Path, require_signing: bool = False) -> int:
     from vpcmesh.compile import build  # not needed at all when the stamp says nothing changed
 
-    built = build(root, require_signing=require_signing)
+    built = build(root, require_signing=require_signing, progress=Progress())
     for warning in built.warnings:
         click.echo(str(warning), err=True)
     for host, why in built.actions.issue.items():
