@@ -114,7 +114,7 @@ class Bench:
         m = self.median(runs)
         self.row("first", "first compile (issue, encrypt, render, sign)", "<= 1.3x sops floor"
                  ).cells[self.n] = f"{m.wall:.2f} s ({m.wall / floor:.2f}x floor)"
-        self.row("floor", f"  sops floor: {self.n} encrypt calls alone", "").cells[self.n] = \
+        self.row("floor", "  sops floor: one encrypt call per node", "").cells[self.n] = \
             f"{floor:.2f} s"
         self.first_wall = m.wall
         assert repo is not None

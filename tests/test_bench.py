@@ -16,5 +16,5 @@ def test_the_benchmark_runs_on_a_tiny_mesh() -> None:
     rows = [line.split("|")[1].strip() for line in proc.stdout.splitlines()[4:]]
     assert rows[:3] == ["disk: creating one small file",
                         "first compile (issue, encrypt, render, sign)",
-                        "sops floor: 3 encrypt calls alone"]
+                        "sops floor: one encrypt call per node"]
     assert "0 rewritten, 0 sops" in proc.stdout
