@@ -10,7 +10,7 @@ from typing import Any
 from vpcmesh import manifest
 from vpcmesh.manifest import Signed, Signer
 from vpcmesh.plan import Plan
-from vpcmesh.render import FileMap, conf_dir
+from vpcmesh.render import FileMap, by_node, conf_dir
 
 
 @dataclass(frozen=True)
@@ -26,16 +26,7 @@ def _bodies(plan: Plan, files: FileMap) -> dict[str, dict[str, Any]]:
                    "openvpn_dir": conf_dir(hosts[host]), "config": f"{plan.mesh.name}.conf",
                    "vpn_address": str(plan.addresses[host]),
                    "files": manifest.describe(node_files)}
-            for host, node_files in split(files, list(hosts)).items()}
-
-
-def split(files: FileMap, hosts: list[str]) -> dict[str, FileMap]:
-    per: dict[str, FileMap] = {h: {} for h in hosts}
-    for rel, data in files.items():
-        head, _, rest = rel.partition("/")
-        if head in per:
-            per[head][rest] = data
-    return per
+            for host, node_files in by_node(files).items() if host in hosts}
 
 
 @dataclass(frozen=True)

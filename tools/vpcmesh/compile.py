@@ -72,6 +72,10 @@ def _commit(root: Path, changes: dict[str, bytes | None]) -> list[str]:
     return written
 
 
+_SET_ADMIN_KEY = ("set SOPS_AGE_KEY_FILE to the age key file of one of the admins in"
+                  " mesh/mesh.yaml")
+
+
 def _admin_key_missing(actions: PkiPlan) -> VpcmeshError:
     todo = [f"{h} ({why})" for h, why in actions.issue.items()]
     todo += [f"revoke {h} ({why})" for h, why in actions.revoke.items()]
@@ -81,8 +85,7 @@ def _admin_key_missing(actions: PkiPlan) -> VpcmeshError:
     if actions.admin_rewrap:
         todo.append("secrets/ for the new admins")
     return VpcmeshError.at(ADMIN_SECRETS, "the admin age key is needed to update "
-                                          + ", ".join(todo) + "; set SOPS_AGE_KEY_FILE to the"
-                                          " age key file of one of the admins in mesh/mesh.yaml")
+                                          + ", ".join(todo) + f"; {_SET_ADMIN_KEY}")
 
 
 def build(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
@@ -129,12 +132,11 @@ def build(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
                                 crl_pem=changes.get(CRL_FILE) or store.crl_pem,
                                 secrets={n.hostname: store.secrets.get(n.hostname, waiting)
                                          for n in plan.nodes})
-                files, _ = render_build(plan, loaded.previous, early)
                 # Only bundles the issuing touches; others mostly stay as they are.
                 touched = {*actions.issue, *actions.rewrap, plan.hub.hostname}
+                files, _ = render_build(plan, loaded.previous, early, only=touched)
                 staging.put({rel: data for rel, data in files.items()
-                             if rel.partition("/")[0] in touched
-                             and not rel.endswith(f"/{SECRETS_FILE}")})
+                             if not rel.endswith(f"/{SECRETS_FILE}")})
 
             changes = apply(root, plan, store, actions, admin, loaded.now, cache, prestage,
                             progress)
@@ -156,9 +158,8 @@ def build(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
                 admin = admin or read_admin_secrets(root, store)
                 signer = signing_key(admin).sign
             elif require_signing:
-                raise VpcmeshError.at(ADMIN_SECRETS, "signing bundles needs the admin age key; set"
-                                                     " SOPS_AGE_KEY_FILE to the age key file of one"
-                                                     " of the admins in mesh/mesh.yaml")
+                raise VpcmeshError.at(ADMIN_SECRETS, "signing bundles needs the admin age key;"
+                                                     f" {_SET_ADMIN_KEY}")
         commit = git.head_commit(root) or "none"
         signed = bundles.sign_build(plan, files, todo, loaded.previous.bundles, loaded.now, commit,
                                     signer)
@@ -179,7 +180,8 @@ def build(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
         if warnings or signed.unsigned:
             stamp.clear(root)  # something was left undone: the next render must look again
         else:
-            stamp.write(root, build_dir, signed.files, _horizon(plan, store, state, loaded.now))
+            stamp.write(root, build_dir, staging.digests,
+                        _horizon(plan, store, state, loaded.now))
         return Built(plan, actions, changed, tuple(written), tuple(warnings))
 
 

@@ -85,6 +85,7 @@ class Staging:
         # unchanged files, and what every bundle shares. Creating a file costs ten links.
         self.written: dict[tuple[str, int], Path] = {}
         self.made: set[Path] = set()  # mkdir on an existing folder is a failed syscall
+        self.digests: dict[str, str] = {}  # of the final tree, once finish() ran
 
     def _stage(self, rel: str, data: bytes, digest: str) -> None:
         if self.dir is None:
@@ -117,7 +118,7 @@ class Staging:
     def finish(self, files: Mapping[str, bytes]) -> bool:
         """Make `target` hold exactly `files`; False (and nothing touched) when it does."""
         try:
-            wanted = _digests(files)
+            wanted = self.digests = _digests(files)
             if self.current == wanted:
                 return False
             before, after = _groups(self.current), _groups(wanted)

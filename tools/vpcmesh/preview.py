@@ -12,7 +12,7 @@ from vpcmesh.keystore import NodeSecret, Store
 from vpcmesh.layout import DNS_DIR
 from vpcmesh.pkiplan import PkiPlan
 from vpcmesh.plan import Plan
-from vpcmesh.render import FileMap, render_build
+from vpcmesh.render import FileMap, by_node, render_build
 
 TO_ISSUE = b"(a certificate to be issued)\n"
 TO_ENCRYPT = b"(a key to be encrypted)\n"
@@ -76,14 +76,6 @@ class Report:
                 "issue": len(self.issue), "revoke": len(self.revoke), "dns": len(self.dns)}
 
 
-def _split(files: FileMap) -> dict[str, FileMap]:
-    per: dict[str, FileMap] = {}
-    for rel, data in files.items():
-        head, _, rest = rel.partition("/")
-        per.setdefault(head, {})[rest] = data
-    return per
-
-
 def _records(files: FileMap) -> dict[str, str]:
     data = files.get(f"{DNS_DIR}/records.json")
     if data is None:
@@ -104,8 +96,8 @@ def _file_changes(old: FileMap, new: FileMap) -> dict[str, str]:
 
 
 def compare(base_name: str, base: Preview | None, head: Preview) -> Report:
-    old = _split(base.files) if base else {}
-    new = _split(head.files)
+    old = by_node(base.files) if base else {}
+    new = by_node(head.files)
     hosts = {n.hostname for n in head.plan.nodes} | (
         {n.hostname for n in base.plan.nodes} if base else set())
     nodes = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Collection, Iterable
 from dataclasses import replace
 from functools import cache
 from ipaddress import IPv4Network
@@ -78,8 +78,19 @@ def _node_files(plan: Plan, node: Node, shared: FileMap, store: Store) -> FileMa
     return files
 
 
-def render_build(plan: Plan, previous: State, store: Store) -> tuple[FileMap, State]:
-    """Every file of build/ (paths relative to it) and the state to keep for next time."""
+def by_node(files: FileMap) -> dict[str, FileMap]:
+    """build/'s files by top-level folder (a node's bundle, or dns), paths inside it."""
+    out: dict[str, FileMap] = {}
+    for rel, data in files.items():
+        head, _, rest = rel.partition("/")
+        out.setdefault(head, {})[rest] = data
+    return out
+
+
+def render_build(plan: Plan, previous: State, store: Store,
+                 only: Collection[str] | None = None) -> tuple[FileMap, State]:
+    """Every file of build/ (paths relative to it) and the state to keep for next time;
+    with `only`, just those nodes' bundles (and dns/)."""
     recs = dns.records(plan)
     digest = dns.digest(recs)
     serial = dns.next_serial(previous.dns_serial, previous.dns_digest, digest)
@@ -89,6 +100,8 @@ def render_build(plan: Plan, previous: State, store: Store) -> tuple[FileMap, St
               SYSTEMD_DROPIN: _render("systemd-dropin.conf.j2", mesh=plan.mesh)}
     files: FileMap = {}
     for node in plan.nodes:
+        if only is not None and node.hostname not in only:
+            continue
         for rel, data in _node_files(plan, node, shared, store).items():
             files[f"{node.hostname}/{rel}"] = data
     files[f"{DNS_DIR}/{plan.mesh.domain}.zone"] = _render(

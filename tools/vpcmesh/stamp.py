@@ -95,10 +95,10 @@ def known_files(root: Path, build: Path) -> dict[str, str] | None:
     return files if isinstance(files, dict) else None
 
 
-def write(root: Path, build: Path, files: Mapping[str, bytes], until: dt.datetime) -> None:
+def write(root: Path, build: Path, digests: Mapping[str, str], until: dt.datetime) -> None:
+    """`digests`: the SHA-256 of every file build/ now holds (Staging computed them)."""
     data = {"inputs": inputs_digest(root), "tree": tree_digest(build),
-            "until": until.isoformat(),
-            "files": {rel: hashlib.sha256(b).hexdigest() for rel, b in sorted(files.items())}}
+            "until": until.isoformat(), "files": dict(sorted(digests.items()))}
     tmp = root / f"{STAMP}.tmp"
     tmp.write_text(json.dumps(data, separators=(",", ":")))
     os.replace(tmp, root / STAMP)
