@@ -243,3 +243,26 @@ def test_a_noop_pull_loads_no_compiler_code(build: Path, node: Path) -> None:
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                          check=True).stdout
     assert out == "[]\n"
+
+
+def test_an_interrupted_install_leaves_no_staged_key(tmp_path: Path,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    from vpcmesh import install
+
+    root = tmp_path / "root"
+    target = root / "etc/openvpn/client"
+    desired = {target / "a.key": (b"-----BEGIN PRIVATE KEY-----\nsecret\n", 0o600),
+               target / "b.conf": (b"verb 3\n", 0o644)}
+    real = install._write
+    calls = []
+
+    def interrupted(path: Path, data: bytes, mode: int) -> Path:
+        calls.append(path)
+        if len(calls) == 2:
+            raise KeyboardInterrupt
+        return real(path, data, mode)
+
+    monkeypatch.setattr(install, "_write", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        install.Installer(root, desired, []).install()
+    assert sorted(p.name for p in target.iterdir()) == []

@@ -82,11 +82,15 @@ def _current(path: Path) -> tuple[bytes, int] | None:
 def _write(path: Path, data: bytes, mode: int) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    with os.fdopen(fd, "wb") as handle:
-        os.fchmod(handle.fileno(), mode)
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            os.fchmod(handle.fileno(), mode)
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        os.unlink(tmp)
+        raise
     return Path(tmp)
 
 
@@ -110,7 +114,8 @@ class Installer:
         try:
             for path, (data, mode) in sorted(self.changes.items()):
                 staged.append((_write(path, data, mode), path))
-        except OSError:
+        except BaseException:
+            # Staged files may hold private keys: none may outlive a failed (or interrupted) run.
             for tmp, _ in staged:
                 tmp.unlink(missing_ok=True)
             raise
