@@ -25,7 +25,7 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 
 import meshgen  # noqa: E402
 
-from vpcmesh import sops  # noqa: E402
+from vpcmesh.secrets import sops  # noqa: E402
 
 VPCMESH = [sys.executable, "-m", "vpcmesh"]
 EASYRSA = Path("/usr/share/easy-rsa/easyrsa")

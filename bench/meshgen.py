@@ -6,8 +6,8 @@ from __future__ import annotations
 import random
 from pathlib import Path
 
-from vpcmesh import agekeys
-from vpcmesh.scaffold import NewMesh, init
+from vpcmesh.authoring.init import NewMesh, init
+from vpcmesh.secrets import agekeys
 
 CLOUDS = ("aliyun", "tencent", "huawei", "ucloud", "baidu")
 

@@ -20,14 +20,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from vpcmesh import pki, sops
-from vpcmesh.manifest import canonical
+from vpcmesh.bundle.manifest import canonical
+from vpcmesh.pki import x509 as pki
+from vpcmesh.secrets import sops
 
 from conftest import KEYS
 
 
 def signing_key(repo: Path) -> pki.PrivateKey:
-    data = sops.decrypt(repo / "secrets/mesh.sops.yaml", "x", age_key_file=KEYS / "admin.agekey")
+    data = sops.decrypt((repo / "secrets/mesh.sops.yaml").read_bytes(), "x", age_key_file=KEYS / "admin.agekey")
     return pki.load_key(data["signing_key"])
 
 

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 
-from vpcmesh import sops
 from vpcmesh.cli import main
+from vpcmesh.model.cache import ParseCache
+from vpcmesh.model.snapshot import Snapshot, read_snapshot
+from vpcmesh.secrets import sops
 
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent
@@ -17,6 +19,11 @@ FIXTURES = TESTS / "fixtures"
 
 def invoke(*args: str | Path) -> Result:
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def snap(repo: Path) -> Snapshot:
+    """The repository's inputs, read as a command reads them (no cache kept)."""
+    return read_snapshot(repo, ParseCache(None))
 
 
 def copy_example(dest: Path) -> Path:
@@ -110,6 +117,4 @@ def sops_calls(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Sops
     shim.write_text(f'#!/bin/sh\necho "$@" >> {log}\nexec {real} "$@"\n')
     shim.chmod(0o755)
     monkeypatch.setenv("VPCMESH_SOPS", str(shim))
-    sops.binary.cache_clear()
     yield SopsCalls(log)
-    sops.binary.cache_clear()

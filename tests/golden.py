@@ -7,7 +7,7 @@ import os
 import shutil
 from pathlib import Path
 
-from vpcmesh.output import read_tree
+from vpcmesh.fsio import read_tree
 
 UPDATE = os.environ.get("VPCMESH_UPDATE_GOLDEN") == "1"
 

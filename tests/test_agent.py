@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from bundlekit import bump, git_bundles, https_server, resign, signing_key
-from vpcmesh.output import read_tree
+from vpcmesh.fsio import read_tree
 
 from conftest import KEYS, invoke
 
@@ -247,7 +247,7 @@ def test_a_noop_pull_loads_no_compiler_code(build: Path, node: Path) -> None:
 
 def test_an_interrupted_install_leaves_no_staged_key(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    from vpcmesh import install
+    from vpcmesh.agent import install
 
     root = tmp_path / "root"
     target = root / "etc/openvpn/client"

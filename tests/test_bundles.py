@@ -10,7 +10,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
-from vpcmesh.output import read_tree
+from vpcmesh.fsio import read_tree
 
 from conftest import copy_example, invoke
 

@@ -103,7 +103,9 @@ def test_verbose_render_reports_what_it_did(base_repo: Path) -> None:
 
 
 def test_cli_constants_match_the_package() -> None:
-    from vpcmesh import cli, pki, schema
+    from vpcmesh import cli
+    from vpcmesh.model import schema
+    from vpcmesh.pki import x509 as pki
 
     assert cli.ALGORITHMS == pki.ALGORITHMS
     assert cli.SCHEMA_NAMES == schema.SCHEMA_NAMES

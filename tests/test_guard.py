@@ -3,7 +3,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from vpcmesh import pki
+from vpcmesh.pki import x509 as pki
 
 from conftest import KEYS, ROOT, invoke
 

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from vpcmesh import sops
-from vpcmesh.output import read_tree
+from vpcmesh.fsio import read_tree
+from vpcmesh.secrets import sops
 
 from conftest import KEYS, SopsCalls, add_spoke, age_recipient, invoke
 

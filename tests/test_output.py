@@ -4,7 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from vpcmesh.output import Staging, read_tree, replace_file, replace_tree
+from vpcmesh.compiler.staging import Staging, replace_tree
+from vpcmesh.fsio import read_tree, replace_file
 
 
 def test_replace_tree_creates_then_swaps(tmp_path: Path) -> None:

@@ -3,10 +3,12 @@ from __future__ import annotations
 from ipaddress import IPv4Address
 from pathlib import Path
 
-from vpcmesh.compile import load
-from vpcmesh.loader import load_inventory
-from vpcmesh.plan import allocate
-from vpcmesh.state import State, read_state
+from vpcmesh.compiler.pipeline import load
+from vpcmesh.model.loading import load_inventory
+from vpcmesh.model.state import State, read_state
+from vpcmesh.planning.addresses import allocate
+
+from conftest import snap
 
 
 def _spoke(repo: Path, name: str, extra: str = "") -> None:
@@ -16,7 +18,7 @@ def _spoke(repo: Path, name: str, extra: str = "") -> None:
 
 
 def _addresses(repo: Path, state: State) -> dict[str, str]:
-    return {h: str(a) for h, a in allocate(load_inventory(repo), state).items()}
+    return {h: str(a) for h, a in allocate(load_inventory(snap(repo)), state).items()}
 
 
 def test_hub_gets_the_first_address_and_new_nodes_the_lowest_free(base_repo: Path) -> None:
@@ -26,14 +28,14 @@ def test_hub_gets_the_first_address_and_new_nodes_the_lowest_free(base_repo: Pat
 
 
 def test_adding_a_node_that_sorts_first_moves_nobody(base_repo: Path) -> None:
-    state = read_state(base_repo)
+    state = read_state(snap(base_repo))
     _spoke(base_repo, "aaa")
     assert _addresses(base_repo, state) == {
         "aaa": "10.8.0.4", "hub-1": "10.8.0.1", "spoke-1": "10.8.0.2", "spoke-2": "10.8.0.3"}
 
 
 def test_removing_a_node_moves_nobody_and_frees_its_address(base_repo: Path) -> None:
-    state = read_state(base_repo)
+    state = read_state(snap(base_repo))
     (base_repo / "nodes/spoke-1.yaml").unlink()
     assert _addresses(base_repo, state) == {"hub-1": "10.8.0.1", "spoke-2": "10.8.0.3"}
     _spoke(base_repo, "zzz")
@@ -53,6 +55,6 @@ def test_a_stale_state_entry_outside_the_network_is_reallocated(base_repo: Path)
 
 
 def test_plan_is_deterministic(base_repo: Path) -> None:
-    plans = [load(base_repo).plan for _ in range(2)]
+    plans = [load(snap(base_repo)).plan for _ in range(2)]
     assert plans[0].addresses == plans[1].addresses
     assert [n.hostname for n in plans[0].nodes] == ["hub-1", "spoke-1", "spoke-2"]

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from vpcmesh.output import read_tree
+from vpcmesh.fsio import read_tree
 
 from conftest import TESTS, copy_example, invoke
 from golden import assert_tree_matches

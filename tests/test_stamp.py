@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from vpcmesh.output import read_tree
-from vpcmesh.stamp import STAMP
+from vpcmesh.compiler.stamp import STAMP
+from vpcmesh.fsio import read_tree
 
 from conftest import SopsCalls, invoke
 
@@ -62,7 +62,7 @@ def test_the_cache_keeps_what_the_next_render_needs(base_repo: Path, admin_key: 
     import json
     from collections import Counter
 
-    from vpcmesh.cache import CACHE
+    from vpcmesh.model.cache import CACHE
 
     from conftest import add_spoke
 
@@ -74,6 +74,6 @@ def test_the_cache_keeps_what_the_next_render_needs(base_repo: Path, admin_key: 
     # signature check and each SOPS file (the nodes' and the admins'), new ones included
     assert kinds == {"node": 4, "mesh": 1, "state": 2, "signed": 4, "sops": 5}
     state = (base_repo / "mesh/state.yaml").read_bytes()
-    from vpcmesh.cache import key
+    from vpcmesh.model.cache import key
 
     assert key("state", state) in entries

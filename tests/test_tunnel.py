@@ -17,11 +17,11 @@ import pytest
 from cryptography import x509
 
 from bundlekit import bump, git_bundles, resign, signing_key
-from vpcmesh.pki import ALGORITHMS, algorithm_of
-from vpcmesh.state import read_state
-from vpcmesh.yamlio import load
+from vpcmesh.model.state import read_state
+from vpcmesh.model.yamlio import load
+from vpcmesh.pki.x509 import ALGORITHMS, algorithm_of
 
-from conftest import KEYS, ROOT, invoke
+from conftest import KEYS, ROOT, invoke, snap
 from netlab import Lab, Vm, require, wait_for
 
 
@@ -98,7 +98,7 @@ def _logs(lab: Lab) -> str:
 
 
 def bring_up(lab: Lab, lab_root: Path, repo: Path, remote: Path) -> tuple[Vm, list[Vm]]:
-    nodes = {p.stem: load(repo, f"nodes/{p.name}").data for p in (repo / "nodes").glob("*.yaml")}
+    nodes = {p.stem: load(f"nodes/{p.name}", p.read_bytes()).data for p in (repo / "nodes").glob("*.yaml")}
     hub_name = next(h for h, n in nodes.items() if n["role"] == "hub")
     for i, (host, node) in enumerate(sorted(nodes.items())):
         subnet = next(ipaddress.ip_network(s) for s in node["subnets"]
@@ -157,7 +157,7 @@ def running_mesh(lab_root: Path, monkeypatch: pytest.MonkeyPatch,
 
 
 def tunnel_addresses(repo: Path) -> dict[str, str]:
-    return {h: str(a) for h, a in read_state(repo).addresses.items()}
+    return {h: str(a) for h, a in read_state(snap(repo)).addresses.items()}
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)

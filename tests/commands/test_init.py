@@ -3,7 +3,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from vpcmesh import sops
+from vpcmesh.secrets import sops
 
 from conftest import ROOT, age_recipient, invoke
 
@@ -31,7 +31,7 @@ def test_init_creates_a_mesh_that_renders(tmp_path: Path, admin_key: Path) -> No
     result = invoke("render", "--repo", repo)
     assert result.exit_code == 0, result.stderr
     assert (repo / "build/hub/openvpn/acme.conf").is_file()
-    secrets = sops.decrypt(repo / "secrets/mesh.sops.yaml", "x")
+    secrets = sops.decrypt((repo / "secrets/mesh.sops.yaml").read_bytes(), "x")
     assert sorted(secrets) == ["ca_key", "signing_key", "tls_key"]
     assert secrets["tls_key"].splitlines()[3] == "-----BEGIN OpenVPN Static key V1-----"
 

@@ -56,11 +56,6 @@ def render_cmd(repo: Path) -> None:
 
     Bundles are signed when the admin key is available (SOPS_AGE_KEY_FILE); otherwise new
     manifests are left out with a warning."""
-    from vpcmesh import clock, stamp
-
-    if stamp.fresh(repo, repo / "build", clock.now()):
-        logging.getLogger("vpcmesh").info("unchanged: inputs as at the last render")
-        _exit(0)
     from vpcmesh.commands.render import render
 
     _exit(error_handler.run(lambda: render(repo)))
@@ -102,8 +97,8 @@ def init_cmd(repo: Path, name: str | None, domain: str | None, network: str | No
     given = [name, domain, network, admins]
     if any(given) and not all(given):
         raise click.UsageError("--name, --domain, --network and --admin-recipient go together")
+    from vpcmesh.authoring.init import NewMesh
     from vpcmesh.commands.init import init_mesh
-    from vpcmesh.scaffold import NewMesh
 
     new = NewMesh(name, domain, network, admins, algorithm) if all(given) else None  # type: ignore[arg-type]
     _exit(error_handler.run(lambda: init_mesh(repo, new)))
@@ -182,10 +177,11 @@ def pull_cmd(hostname: str | None, source: str | None, ref: str, age_key: Path |
     if missing:
         raise click.UsageError(f"missing {', '.join(missing)}")
     assert hostname and source and age_key and trust_key
-    from vpcmesh.agent import PullOptions
+    from vpcmesh.agent.pull import PullOptions
+    from vpcmesh.agent.service import ServiceOptions
 
-    opts = PullOptions(hostname, age_key, trust_key, root, restart_cmd, health_cmd, pidfile,
-                       health_timeout)
+    opts = PullOptions(hostname, age_key, trust_key, root,
+                       ServiceOptions(restart_cmd, health_cmd, pidfile, health_timeout))
     _exit(error_handler.run(lambda: pull.run(source, ref, opts, once, interval)))
 
 
@@ -208,7 +204,7 @@ def agent_install_cmd(hostname: str, source: str, ref: str, trust_key: Path, roo
                       cron: bool, restart_cmd: str | None) -> None:
     """Create this VM's age key (if missing), pin the trust key, and write a systemd timer
     (every 2 minutes, randomised) or a cron line running 'vpcmesh pull --once'."""
-    from vpcmesh.bootstrap import AgentSetup
+    from vpcmesh.agent.bootstrap import AgentSetup
     from vpcmesh.commands.agent import install_agent
 
     setup = AgentSetup(hostname, source, ref, trust_key, root, cron, restart_cmd)
@@ -244,8 +240,8 @@ def node_add_cmd(repo: Path, hostname: str, role: str, cloud: str, region: str,
                  public_ip: str | None, private_ip: str, subnets: tuple[str, ...],
                  age_recipient: str, services: tuple[str, ...], vpn_ip: str | None) -> None:
     """Write nodes/HOSTNAME.yaml, refusing a name or address the mesh already uses."""
+    from vpcmesh.authoring.nodefile import NewNode
     from vpcmesh.commands.node import add_node
-    from vpcmesh.nodefile import NewNode
 
     node = NewNode(hostname, role, cloud, region, private_ip, subnets, age_recipient,
                    public_ip, vpn_ip, tuple(_service(s) for s in services))

@@ -71,9 +71,22 @@ def merge_base(root: Path, branch: str = "main") -> str:
     return str(bases[0].hexsha)
 
 
-def export(root: Path, ref: str, dest: Path) -> tuple[str, Path]:
-    """Write the mesh folder (`root`, maybe a subfolder of the repository) as of `ref`;
-    returns the commit and where the mesh folder now is."""
+def tracked_files(root: Path) -> list[str]:
+    """What git tracks under `root`, and what it would add (untracked, not ignored), by path
+    relative to `root`."""
+    try:
+        out = git.Git(str(root)).ls_files("--cached", "--others", "--exclude-standard")
+    except (GitCommandError, NoSuchPathError):
+        raise VpcmeshError.at(str(root), "not a git repository; pass the files to check"
+                              ) from None
+    return sorted(str(out).splitlines())
+
+
+def members_at(root: Path, ref: str) -> tuple[str, dict[str, tuple[str, bytes]]]:
+    """The files of the mesh folder (`root`, maybe a subfolder of the repository) as of `ref`,
+    read from `git archive` in memory: nothing is extracted to disk. Returns the commit and
+    the members by path relative to `root`, each with its kind ("file", "folder", "link" or
+    "other") and bytes; links are listed, not followed."""
     import io
     import tarfile
 
@@ -87,9 +100,22 @@ def export(root: Path, ref: str, dest: Path) -> tuple[str, Path]:
     paths = [str(prefix)] if str(prefix) != "." else []
     repo.archive(buffer, treeish=commit.hexsha, format="tar", path=paths)
     buffer.seek(0)
+    lead = "" if str(prefix) == "." else f"{prefix.as_posix()}/"
+    members: dict[str, tuple[str, bytes]] = {}
     with tarfile.open(fileobj=buffer) as tar:
-        tar.extractall(dest, filter="data")
-    return str(commit.hexsha), dest / prefix
+        for member in tar:
+            name = member.name.rstrip("/")
+            if not name.startswith(lead) or name == lead.rstrip("/"):
+                continue
+            rel = name[len(lead):]
+            if member.isfile():
+                handle = tar.extractfile(member)
+                members[rel] = ("file", handle.read() if handle else b"")
+            elif member.isdir():
+                members[rel] = ("folder", b"")
+            else:
+                members[rel] = ("link" if member.issym() or member.islnk() else "other", b"")
+    return str(commit.hexsha), members
 
 
 def publish(files: dict[str, bytes], remote: str, branch: str, message: str,

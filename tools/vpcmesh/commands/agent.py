@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import click
 
-from vpcmesh.bootstrap import AgentSetup, install
+from vpcmesh.agent.bootstrap import AgentSetup, install
 
 
 def install_agent(setup: AgentSetup) -> int:

@@ -3,7 +3,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from vpcmesh.scaffold import NewMesh, init
+from vpcmesh.authoring.init import NewMesh, init
 
 log = logging.getLogger(__name__)
 

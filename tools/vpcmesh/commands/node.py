@@ -4,7 +4,7 @@ from pathlib import Path
 
 import click
 
-from vpcmesh.nodefile import NewNode, add, remove
+from vpcmesh.authoring.nodefile import NewNode, add, remove
 
 
 def add_node(root: Path, node: NewNode) -> int:

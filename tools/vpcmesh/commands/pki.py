@@ -7,16 +7,18 @@ from pathlib import Path
 
 import click
 
-from vpcmesh import pki
-from vpcmesh.compile import build, load
+from vpcmesh.compiler.pipeline import Request, build, load, snapshot
 from vpcmesh.errors import Location, VpcmeshError
-from vpcmesh.layout import CA_CERT, CRL_FILE, NODES_DIR, issued_cert
+from vpcmesh.model.layout import CA_CERT, CRL_FILE, NODES_DIR, issued_cert
+from vpcmesh.pki import x509 as pki
 
 log = logging.getLogger(__name__)
 
 
 def status(root: Path, as_json: bool) -> int:
-    loaded = load(root)
+    snap = snapshot(root)
+    loaded = load(snap)
+    snap.cache.save()
     store, now = loaded.store, loaded.now
     window = loaded.plan.mesh.pki.renew_before_days
 
@@ -53,7 +55,7 @@ def status(root: Path, as_json: bool) -> int:
 
 def _report(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
             renew_crl: bool = False) -> int:
-    built = build(root, renew=renew, revoke=revoke, renew_crl=renew_crl)
+    built = build(root, snapshot(root), Request(renew, revoke, renew_crl))
     for warning in built.warnings:
         click.echo(str(warning), err=True)
     for host, why in built.actions.revoke.items():

@@ -1,22 +1,27 @@
 from __future__ import annotations
 
 import json
-import tempfile
 from pathlib import Path
 
 import click
 
 from vpcmesh import git
-from vpcmesh.layout import MESH_FILE
-from vpcmesh.preview import compare, preview, text
+from vpcmesh.compiler import pipeline
+from vpcmesh.compiler.preview import compare, preview, text
+from vpcmesh.model.layout import MESH_FILE
+from vpcmesh.model.snapshot import from_members
 
 
 def plan(root: Path, base_ref: str | None, as_json: bool) -> int:
-    head = preview(root)
+    head_snap = pipeline.snapshot(root)
+    head = preview(head_snap)
     ref = base_ref or git.merge_base(root, "main")
-    with tempfile.TemporaryDirectory() as scratch:
-        commit, base_root = git.export(root, ref, Path(scratch))
-        base = preview(base_root) if (base_root / MESH_FILE).is_file() else None
+    commit, members = git.members_at(root, ref)
+    # The same parse cache: entries are keyed by content, so the base's unchanged files
+    # need no parsing either.
+    base_snap = from_members(members, head_snap.cache)
+    base = preview(base_snap) if base_snap.is_file(MESH_FILE) else None
+    head_snap.cache.save()
     label = f"{ref} ({commit[:12]})" if base_ref else f"{commit[:12]} (merge base with main)"
     report = compare(label, base, head)
     if as_json:

@@ -6,18 +6,19 @@ from pathlib import Path
 import click
 
 from vpcmesh import git
-from vpcmesh.compile import build
+from vpcmesh.bundle import names
+from vpcmesh.compiler.pipeline import Request, build, snapshot
 from vpcmesh.errors import Problem, VpcmeshError
-from vpcmesh.layout import BUILD_DIR
-from vpcmesh.manifest import MANIFEST
-from vpcmesh.output import read_tree
+from vpcmesh.fsio import read_tree
+from vpcmesh.model.layout import BUILD_DIR
 
 
 def publish(root: Path, to: str, branch: str) -> int:
     # Render and sign first, so what goes out is exactly what the repository says.
-    built = build(root, require_signing=True)
+    built = build(root, snapshot(root), Request(require_signing=True))
     files = read_tree(root / BUILD_DIR)
-    unsigned = [n.hostname for n in built.plan.nodes if f"{n.hostname}/{MANIFEST}" not in files]
+    unsigned = [n.hostname for n in built.plan.nodes
+                if f"{n.hostname}/{names.MANIFEST}" not in files]
     if unsigned:
         raise VpcmeshError([Problem(built.plan.mesh.doc.at(), f"{h}: no signed manifest")
                             for h in unsigned])

@@ -8,10 +8,10 @@ from pathlib import Path
 import click
 
 from vpcmesh import clock
-from vpcmesh.agent import PullOptions, pull
-from vpcmesh.agentstate import STATE_DIR, locked, read_agent_state, write_agent_state
+from vpcmesh.agent.pull import PullOptions, pull
+from vpcmesh.agent.sources import open_source
+from vpcmesh.agent.state import STATE_DIR, locked, read_agent_state, write_agent_state
 from vpcmesh.errors import VpcmeshError
-from vpcmesh.sources import open_source
 
 log = logging.getLogger("vpcmesh.agent")
 

@@ -8,6 +8,8 @@ from typing import Any
 
 import click
 
+from vpcmesh.model.layout import BUILD_DIR
+
 log = logging.getLogger(__name__)
 
 
@@ -36,9 +38,18 @@ class Progress:
 
 
 def render(root: Path, require_signing: bool = False) -> int:
-    from vpcmesh.compile import build  # not needed at all when the stamp says nothing changed
+    from vpcmesh import clock
+    from vpcmesh.compiler import stamp
+    from vpcmesh.compiler.pipeline import snapshot
 
-    built = build(root, require_signing=require_signing, progress=Progress())
+    snap = snapshot(root)
+    if not require_signing and stamp.fresh(root, snap, root / BUILD_DIR, clock.now()):
+        log.info("unchanged: inputs as at the last render")
+        return 0
+    # The rest of the compiler only now: a no-op render does without it.
+    from vpcmesh.compiler.pipeline import Request, build
+
+    built = build(root, snap, Request(require_signing=require_signing), progress=Progress())
     for warning in built.warnings:
         click.echo(str(warning), err=True)
     for host, why in built.actions.issue.items():

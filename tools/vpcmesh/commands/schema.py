@@ -4,7 +4,7 @@ import json
 
 import click
 
-from vpcmesh.schema import schema
+from vpcmesh.model.schema import schema
 
 
 def print_schema(name: str) -> int:

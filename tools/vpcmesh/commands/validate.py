@@ -5,15 +5,17 @@ from pathlib import Path
 
 import click
 
-from vpcmesh.compile import load
+from vpcmesh.compiler import pipeline
 from vpcmesh.errors import Problem, VpcmeshError, sort_problems
 
 
 def validate(root: Path, as_json: bool) -> int:
     problems: list[Problem]
     summary = ""
+    snap = pipeline.snapshot(root)
     try:
-        loaded = load(root)
+        loaded = pipeline.load(snap)
+        snap.cache.save()
         problems = sort_problems([*loaded.warnings, *loaded.actions.problems])
         summary = f"ok: {len(loaded.plan.nodes)} nodes, hub {loaded.plan.hub.hostname}"
     except VpcmeshError as exc:

@@ -1,0 +1,93 @@
+"""`vpcmesh agent install`: what a new VM needs to pull its bundle on a timer."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import sys
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+from string import Template
+
+from vpcmesh.agent import system
+from vpcmesh.errors import VpcmeshError
+from vpcmesh.fsio import replace_file
+from vpcmesh.secrets import agekeys
+
+CONFIG_DIR = "etc/vpcmesh"
+
+
+@dataclass(frozen=True)
+class AgentSetup:
+    hostname: str
+    source: str
+    ref: str
+    trust_key: Path
+    root: Path = Path("/")
+    cron: bool = False
+    restart_cmd: str | None = None
+
+
+@dataclass(frozen=True)
+class Installed:
+    recipient: str
+    written: tuple[str, ...]
+    key_created: bool
+
+
+def _executable() -> str:
+    # The console script beside this Python (a virtualenv's bin/), else PATH's, else -m.
+    beside = Path(sys.executable).parent / "vpcmesh"
+    if beside.is_file():
+        return str(beside)
+    return shutil.which("vpcmesh") or f"{sys.executable} -m vpcmesh"
+
+
+def _unit(name: str, context: dict[str, str]) -> str:
+    # string.Template, not Jinja2: a fresh VM installs the agent without the compiler's
+    # libraries, and these files have three placeholders.
+    text = resources.files("vpcmesh.agent").joinpath(f"units/{name}").read_text()
+    return Template(text).substitute(context)
+
+
+def install(setup: AgentSetup) -> Installed:
+    config = setup.root / CONFIG_DIR
+    try:
+        trust = setup.trust_key.read_bytes()
+    except OSError as exc:
+        raise VpcmeshError.at(str(setup.trust_key), f"cannot read: {exc.strerror}") from None
+    if b"BEGIN PUBLIC KEY" not in trust:
+        raise VpcmeshError.at(str(setup.trust_key), "not a PEM public key; use the mesh's"
+                                                    " mesh/signing.pub")
+    config.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key_file = config / "age.key"
+    created = not key_file.exists()
+    if created:
+        secret, _ = agekeys.new_identity()
+        replace_file(key_file, f"# created by vpcmesh agent install\n{secret}\n".encode(),
+                     mode=0o600)
+    try:
+        recipient = agekeys.recipient_of(key_file.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        raise VpcmeshError.at(str(key_file), "holds no valid age identity; move it away and"
+                                             " run 'vpcmesh agent install' again") from None
+    written = [str(key_file)] if created else []
+    if replace_file(config / "signing.pub", trust):
+        written.append(str(config / "signing.pub"))
+    args = [*shlex.split(_executable()), "pull", "--once", "--hostname", setup.hostname,
+            "--source", setup.source, "--ref", setup.ref, "--age-key", "/" + CONFIG_DIR
+            + "/age.key", "--trust-key", "/" + CONFIG_DIR + "/signing.pub"]
+    if setup.restart_cmd:
+        args += ["--restart-cmd", setup.restart_cmd]
+    context = {"hostname": setup.hostname, "command": shlex.join(args), "interval": "2min"}
+    units = ({"etc/cron.d/vpcmesh-pull": "vpcmesh-pull.cron"} if setup.cron else
+             {"etc/systemd/system/vpcmesh-pull.service": "vpcmesh-pull.service",
+              "etc/systemd/system/vpcmesh-pull.timer": "vpcmesh-pull.timer"})
+    for rel, name in units.items():
+        if replace_file(setup.root / rel, _unit(name, context).encode()):
+            written.append(str(setup.root / rel))
+    if not setup.cron and setup.root == system.REAL_ROOT and system.has_systemd():
+        system.daemon_reload()
+        system.systemctl("enable", "--now", "vpcmesh-pull.timer")
+    return Installed(recipient, tuple(written), created)

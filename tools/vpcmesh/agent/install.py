@@ -1,0 +1,137 @@
+"""Installing a verified bundle on the node: staged next to the targets, renamed into place,
+with the previous files kept so a failed health check can put them back."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from vpcmesh.agent import system
+from vpcmesh.bundle import names
+from vpcmesh.bundle.manifest import Manifest
+from vpcmesh.errors import VpcmeshError
+from vpcmesh.fsio import write_temp
+
+Desired = dict[Path, tuple[bytes, int]]
+
+
+@dataclass(frozen=True)
+class Target:
+    conf_dir: Path
+    config: str
+    sysctl: Path
+    hosts: Path
+    mesh: str
+    dropin: Path
+
+    @classmethod
+    def of(cls, manifest: Manifest, root: Path) -> Target:
+        body = manifest.body
+        return cls(root / "etc/openvpn" / body.openvpn_dir, body.config,
+                   root / f"etc/sysctl.d/60-vpcmesh-{body.mesh}.conf", root / "etc/hosts",
+                   body.mesh, root / names.dropin_path(manifest.unit))
+
+
+def splice_hosts(current: str, fragment: str, mesh: str) -> str:
+    """Replace this mesh's BEGIN/END block in /etc/hosts, or append it; keep the rest."""
+    begin, end = f"# BEGIN vpcmesh {mesh}", f"# END vpcmesh {mesh}"
+    lines, kept, inside = current.splitlines(), [], False
+    for line in lines:
+        if line.strip() == begin:
+            inside = True
+        elif line.strip() == end and inside:
+            inside = False
+        elif not inside:
+            kept.append(line)
+    body = "\n".join(kept).rstrip("\n")
+    return (body + "\n" if body else "") + fragment
+
+
+def _plain_name(name: str) -> bool:
+    return bool(name) and "/" not in name and name not in (".", "..")
+
+
+def layout(target: Target, files: dict[str, bytes], secrets: dict[str, str]) -> Desired:
+    out: Desired = {}
+    for rel, data in files.items():
+        if rel.startswith(names.OPENVPN_PREFIX):
+            out[target.conf_dir / rel.removeprefix(names.OPENVPN_PREFIX)] = (data, 0o644)
+        elif rel == names.SYSCTL:
+            out[target.sysctl] = (data, 0o644)
+        elif rel == names.SYSTEMD_DROPIN:
+            out[target.dropin] = (data, 0o644)
+        elif rel == names.HOSTS:
+            current = target.hosts.read_text() if target.hosts.exists() else ""
+            out[target.hosts] = (splice_hosts(current, data.decode(), target.mesh).encode(),
+                                 0o644)
+    for name, text in secrets.items():
+        if not _plain_name(name):
+            raise VpcmeshError.at(names.SECRETS, f"refusing the file name {name!r}")
+        out[target.conf_dir / name] = (text.encode(), 0o600)  # private keys: owner only
+    return out
+
+
+def _current(path: Path) -> tuple[bytes, int] | None:
+    try:
+        return path.read_bytes(), path.stat().st_mode & 0o777
+    except FileNotFoundError:
+        return None
+
+
+def _write(path: Path, data: bytes, mode: int) -> Path:
+    return write_temp(path, data, mode, durable=True)
+
+
+class Installer:
+    def __init__(self, root: Path, desired: Desired, managed_before: Sequence[str]) -> None:
+        self.root = root
+        self.desired = desired
+        self.changes = {p: v for p, v in desired.items() if _current(p) != v}
+        self.removals = [root / rel for rel in managed_before
+                         if root / rel not in desired and (root / rel).exists()]
+        self.backup = {p: _current(p) for p in [*self.changes, *self.removals]}
+        hosts = {p for p in desired if p.name == "hosts" and p.parent.name == "etc"}
+        self.managed = tuple(sorted(str(p.relative_to(root)) for p in desired if p not in hosts))
+
+    @property
+    def pending(self) -> bool:
+        return bool(self.changes or self.removals)
+
+    def install(self) -> None:
+        staged: list[tuple[Path, Path]] = []
+        try:
+            for path, (data, mode) in sorted(self.changes.items()):
+                staged.append((_write(path, data, mode), path))
+        except BaseException:
+            # Staged files may hold private keys: none may outlive a failed (or interrupted) run.
+            for tmp, _ in staged:
+                tmp.unlink(missing_ok=True)
+            raise
+        for tmp, path in staged:
+            os.replace(tmp, path)
+        for path in self.removals:
+            path.unlink(missing_ok=True)
+
+    def restore(self) -> None:
+        for path, old in self.backup.items():
+            if old is None:
+                path.unlink(missing_ok=True)
+            else:
+                os.replace(_write(path, *old), path)
+
+    def touches(self, folder: Path) -> bool:
+        return any(folder in p.parents for p in [*self.changes, *self.removals])
+
+    def reload_systemd(self) -> None:
+        """Before a restart, so the unit runs with its new drop-in (only on the real /)."""
+        if self.root == system.REAL_ROOT and system.has_systemd() and any(
+                p.parent.name.endswith(".service.d") for p in self.changes):
+            system.daemon_reload()
+
+    def apply_sysctl(self) -> None:
+        # Only on the real system: under a test --root there is no kernel setting to change.
+        for path in self.changes:
+            if path.parent.name == "sysctl.d" and self.root == system.REAL_ROOT:
+                system.apply_sysctl(path)

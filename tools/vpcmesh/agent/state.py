@@ -1,0 +1,64 @@
+"""What the agent keeps on the node: the installed version, and a lock for timer runs."""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from vpcmesh.fsio import replace_file
+
+STATE_DIR = "var/lib/vpcmesh"
+
+
+@dataclass(frozen=True)
+class AgentState:
+    hostname: str = ""
+    mesh: str = ""
+    version: int = 0
+    commit: str = ""
+    installed_at: str = ""
+    etag: str | None = None
+    files: tuple[str, ...] = ()  # what the agent installed, to remove later
+    failed_version: int | None = None
+    last_error: str | None = None
+
+
+def state_path(root: Path) -> Path:
+    return root / STATE_DIR / "state.json"
+
+
+def read_agent_state(root: Path) -> AgentState:
+    path = state_path(root)
+    if not path.exists():
+        return AgentState()
+    data = json.loads(path.read_text())
+    known = {k: v for k, v in data.items() if k in AgentState.__dataclass_fields__}
+    known["files"] = tuple(known.get("files") or ())
+    return AgentState(**known)
+
+
+def write_agent_state(root: Path, state: AgentState) -> None:
+    text = json.dumps(asdict(state), indent=2, sort_keys=True) + "\n"
+    replace_file(state_path(root), text.encode(), mode=0o600, durable=True)
+
+
+@contextmanager
+def locked(root: Path) -> Iterator[bool]:
+    """True when this run holds the lock; False when another run does (timer overlap)."""
+    folder = root / STATE_DIR
+    folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)

@@ -1,0 +1,228 @@
+"""The pipeline behind validate, render, sign and pki: one way through.
+
+1. read: the repository's inputs, once, into a Snapshot (the parse cache rides along);
+2. a pure middle: load and check, plan addresses, decide what the PKI must change;
+3. issue and seal: certificates and CRL in memory, private keys sealed by sops on a pool
+   while the bundles that do not wait for them are staged;
+4. render and sign every bundle in memory;
+5. write once, in a fixed order: secrets, certificates and CRL, build/ (swapped in bundle by
+   bundle), .sops.yaml, and the lock file last, so an interrupted run is repeated whole."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Collection
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+from vpcmesh import clock
+from vpcmesh.bundle import names
+from vpcmesh.compiler import stamp
+from vpcmesh.compiler.staging import Staging
+from vpcmesh.errors import Location, Problem, Severity, VpcmeshError
+from vpcmesh.fsio import replace_file
+from vpcmesh.model.cache import ParseCache, key
+from vpcmesh.model.layout import ADMIN_SECRETS, BUILD_DIR, SOPS_CONFIG, STATE_FILE
+from vpcmesh.model.loading import load_inventory
+from vpcmesh.model.snapshot import Snapshot, read_snapshot
+from vpcmesh.model.state import State, as_data, dump_state, read_state
+from vpcmesh.pki.decisions import PkiPlan, decide, expiry_problems
+from vpcmesh.pki.issuing import Changes, Progress
+from vpcmesh.pki.store import Store, read_store
+from vpcmesh.planning.addresses import Plan, make_plan
+
+
+@dataclass(frozen=True)
+class Request:
+    """What a command asks of the PKI beyond what the files say."""
+
+    renew: Collection[str] = ()
+    revoke: Collection[str] = ()
+    renew_crl: bool = False
+    require_signing: bool = False  # `sign` and `publish`: a bundle left unsigned is an error
+
+
+@dataclass(frozen=True)
+class Loaded:
+    snapshot: Snapshot
+    plan: Plan
+    previous: State
+    store: Store
+    actions: PkiPlan
+    now: dt.datetime
+    warnings: tuple[Problem, ...]
+
+
+@dataclass(frozen=True)
+class Built:
+    plan: Plan
+    actions: PkiPlan
+    build_changed: bool
+    written: tuple[str, ...] = ()
+    warnings: tuple[Problem, ...] = field(default=())
+
+
+def snapshot(root: Path) -> Snapshot:
+    """The working tree's inputs, with this repository's parse cache."""
+    return read_snapshot(root, ParseCache(root))
+
+
+def load(snap: Snapshot, request: Request = Request()) -> Loaded:
+    """Everything validate reports; raises VpcmeshError with every problem found."""
+    inventory = load_inventory(snap)
+    previous = read_state(snap)
+    plan = make_plan(inventory, previous)
+    store = read_store(snap)
+    stale = store.problems(request.renew, request.renew_crl)
+    if stale:
+        raise VpcmeshError(stale)
+    now = clock.now()
+    actions = decide(plan, store, now, request.renew, request.revoke, request.renew_crl)
+    return Loaded(snap, plan, previous, store, actions, now, inventory.warnings)
+
+
+def _admin_key_missing(actions: PkiPlan) -> VpcmeshError:
+    from vpcmesh.pki.admin import SET_ADMIN_KEY
+
+    todo = [f"{h} ({why})" for h, why in actions.issue.items()]
+    todo += [f"revoke {h} ({why})" for h, why in actions.revoke.items()]
+    todo += [f"{h} ({why})" for h, why in actions.rewrap.items()]
+    if actions.crl:
+        todo.append(f"the CRL ({actions.crl})")
+    if actions.admin_rewrap:
+        todo.append("secrets/ for the new admins")
+    return VpcmeshError.at(ADMIN_SECRETS, "the admin age key is needed to update "
+                                          + ", ".join(todo) + f"; {SET_ADMIN_KEY}")
+
+
+def _write_repository(root: Path, changes: Changes) -> list[str]:
+    # Keys before certificates: a crash in between leaves a key without its certificate,
+    # which the next render notices (fingerprint mismatch) and re-issues.
+    order = sorted(changes, key=lambda rel: (not rel.startswith("secrets/"), rel))
+    written = []
+    for rel in order:
+        data = changes[rel]
+        if data is None:
+            (root / rel).unlink(missing_ok=True)
+            written.append(rel)
+        elif replace_file(root / rel, data):
+            written.append(rel)
+    return written
+
+
+def build(root: Path, snap: Snapshot, request: Request = Request(),
+          progress: Progress | None = None) -> Built:
+    # The issuer (sops, keys), rendering and git only here: validate does without them.
+    from vpcmesh import git
+    from vpcmesh.compiler import signing
+    from vpcmesh.pki import issuing
+    from vpcmesh.pki.admin import (
+        SET_ADMIN_KEY,
+        AdminSecrets,
+        admin_key_configured,
+        read_admin_secrets,
+        signing_key,
+    )
+    from vpcmesh.rendering.render import render_build
+    from vpcmesh.secrets import sopsconfig
+
+    loaded = load(snap, request)
+    plan, store, actions = loaded.plan, loaded.store, loaded.actions
+    warnings = list(loaded.warnings)
+    written: list[str] = []
+    if actions.needs_admin_key and not admin_key_configured():
+        if not actions.optional:
+            raise _admin_key_missing(actions)
+        warnings.append(Problem(Location(ADMIN_SECRETS), "renewals are due but no admin age"
+                                " key is set (SOPS_AGE_KEY_FILE); rendering without them",
+                                Severity.WARNING))
+        actions = PkiPlan()
+    build_dir = root / BUILD_DIR
+    with Staging(build_dir, known=stamp.known_files(root, build_dir)) as staging:
+        admin: AdminSecrets | None = None
+        if not actions.empty:
+            admin = read_admin_secrets(snap, store)
+            issued = issuing.issue(snap, plan, store, actions, admin, loaded.now)
+            with issuing.Sealing(issued.jobs, progress) as sealing:
+                # While sops seals the keys, stage what does not wait for them: the bundles
+                # the issuing touches (the others mostly stay as they are).
+                early = _early_store(plan, store, issued.public)
+                touched = {*actions.issue, *actions.rewrap, plan.hub.hostname}
+                files, _ = render_build(plan, loaded.previous, early, only=touched)
+                staging.put({rel: data for rel, data in files.items()
+                             if rel.rpartition("/")[2] != names.SECRETS})
+                sealed = sealing.results()
+            changes = issued.changes(sealed, snap.cache)
+            written = _write_repository(root, changes)
+            snap = snap.with_files(changes)
+            store = read_store(snap)
+        window = dt.timedelta(days=plan.mesh.pki.renew_before_days)
+        remaining = expiry_problems(store, loaded.now, window, plan)
+        if any(p.is_error for p in remaining):
+            raise VpcmeshError(remaining)
+        warnings += remaining
+        files, state = render_build(plan, loaded.previous, store)
+        signer = None
+        todo = signing.pending(plan, files, loaded.previous.bundles, loaded.now)
+        if todo.due:
+            if admin_key_configured():
+                admin = admin or read_admin_secrets(snap, store)
+                signer = signing_key(admin).sign
+            elif request.require_signing:
+                raise VpcmeshError.at(ADMIN_SECRETS, "signing bundles needs the admin age key;"
+                                                     f" {SET_ADMIN_KEY}")
+        commit = git.head_commit(root) or "none"
+        signed = signing.sign_build(plan, files, todo, loaded.previous.bundles, loaded.now,
+                                    commit, signer)
+        if signed.unsigned:
+            warnings.append(Problem(Location(ADMIN_SECRETS), "not signed (no admin age key set):"
+                                    f" {', '.join(signed.unsigned)}; their manifests are left out"
+                                    " until 'vpcmesh sign' runs with the key", Severity.WARNING))
+        state = replace(state, bundles=signed.bundles)
+        changed = staging.finish(signed.files)
+        rules = sopsconfig.render_rules(list(plan.mesh.admins),
+                                        [(n.hostname, n.age_recipient) for n in plan.nodes])
+        if replace_file(root / SOPS_CONFIG, rules):
+            written.append(SOPS_CONFIG)
+        # The state goes last: if anything before failed, the next render plans the same again.
+        state_bytes = dump_state(state)
+        if replace_file(root / STATE_FILE, state_bytes):
+            written.append(STATE_FILE)
+        snap.cache.put(key("state", state_bytes), as_data(state))
+        snap.cache.save()
+        if warnings or signed.unsigned:
+            stamp.clear(root)  # something was left undone: the next render must look again
+        else:
+            after = snap.with_files({SOPS_CONFIG: rules, STATE_FILE: state_bytes})
+            stamp.write(root, after, build_dir, staging.digests,
+                        _horizon(plan, store, state, loaded.now))
+        return Built(plan, actions, changed, tuple(written), tuple(warnings))
+
+
+def _early_store(plan: Plan, store: Store, public: Changes) -> Store:
+    """The store as it will be once sealing is done, but for the sealed files themselves."""
+    from vpcmesh.model.layout import CRL_FILE, ISSUED_DIR
+    from vpcmesh.pki.store import NodeSecret
+
+    certs = {rel.removeprefix(f"{ISSUED_DIR}/").removesuffix(".crt"): data
+             for rel, data in public.items() if rel.startswith(ISSUED_DIR) and data}
+    waiting = NodeSecret(frozenset(), "", b"")
+    return replace(store, cert_pems={**store.cert_pems, **certs},
+                   crl_pem=public.get(CRL_FILE) or store.crl_pem,
+                   secrets={n.hostname: store.secrets.get(n.hostname, waiting)
+                            for n in plan.nodes})
+
+
+def _horizon(plan: Plan, store: Store, state: State, now: dt.datetime) -> dt.datetime:
+    """The first moment time alone changes what render does: a renewal window opens, or a
+    manifest enters the last third of its validity."""
+    from vpcmesh.bundle.manifest import parse_time
+
+    window = dt.timedelta(days=plan.mesh.pki.renew_before_days)
+    resign = dt.timedelta(days=plan.mesh.bundle_validity_days) / 3
+    times = [store.ca.not_valid_after_utc - window]
+    if store.crl is not None and store.crl.next_update_utc is not None:
+        times.append(store.crl.next_update_utc - window)
+    times += [c.not_valid_after_utc - window for c in store.certs.values()]
+    times += [parse_time(b.expires) - resign for b in state.bundles.values()]
+    return min(times, default=now)

@@ -1,0 +1,101 @@
+"""Signing each node's bundle: which manifests change, and with which version.
+
+The version rises whenever a node's files change or its signature is renewed; the state
+file keeps the signature, so a re-render of unchanged input reproduces every manifest
+byte for byte without the signing key."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from vpcmesh.bundle import names
+from vpcmesh.bundle.manifest import Body, FileEntry, Manifest, format_time, parse_time
+from vpcmesh.model.state import Signed
+from vpcmesh.planning.addresses import Plan
+from vpcmesh.rendering.render import FileMap, by_node, conf_dir
+
+Signer = Callable[[bytes], bytes]
+
+
+@dataclass(frozen=True)
+class SignedBuild:
+    files: FileMap
+    bundles: dict[str, Signed]
+    unsigned: tuple[str, ...]  # nodes whose new manifest still waits for the signing key
+
+
+@dataclass(frozen=True)
+class Pending:
+    """Each node's manifest body, described once, and which of them need a new signature."""
+
+    bodies: dict[str, Body]
+    due: list[str]
+
+
+def _bodies(plan: Plan, files: FileMap) -> dict[str, Body]:
+    hosts = {n.hostname: n for n in plan.nodes}
+    return {host: Body(plan.mesh.name, host, hosts[host].role.value, conf_dir(hosts[host]),
+                       f"{plan.mesh.name}.conf", str(plan.addresses[host]),
+                       {rel: FileEntry.of(data) for rel, data in sorted(node_files.items())})
+            for host, node_files in by_node(files).items() if host in hosts}
+
+
+def needs_signing(previous: Signed | None, body_digest: str, now: dt.datetime,
+                  validity: dt.timedelta) -> bool:
+    """Only new content, or a signature within the last third of its validity."""
+    if previous is None or previous.digest != body_digest:
+        return True
+    return parse_time(previous.expires) - now <= validity / 3
+
+
+def _manifest(body: Body, signed: Signed) -> Manifest:
+    return Manifest(body, signed.version, signed.commit, signed.signed_at, signed.expires)
+
+
+def sign(body: Body, previous: Signed | None, commit: str, now: dt.datetime,
+         validity: dt.timedelta, signer: Signer) -> Signed:
+    unsigned = Signed(version=(previous.version if previous else 0) + 1, digest=body.digest(),
+                      commit=commit, signed_at=format_time(now),
+                      expires=format_time(now + validity), signature="")
+    signature = signer(_manifest(body, unsigned).to_bytes())
+    return Signed(unsigned.version, unsigned.digest, commit, unsigned.signed_at,
+                  unsigned.expires, base64.b64encode(signature).decode())
+
+
+def files_for(body: Body, signed: Signed) -> dict[str, bytes]:
+    return {names.MANIFEST: _manifest(body, signed).to_bytes(),
+            names.SIGNATURE: (signed.signature + "\n").encode()}
+
+
+def pending(plan: Plan, files: FileMap, previous: Mapping[str, Signed],
+            now: dt.datetime) -> Pending:
+    validity = dt.timedelta(days=plan.mesh.bundle_validity_days)
+    bodies = _bodies(plan, files)
+    return Pending(bodies, [h for h, body in bodies.items()
+                            if needs_signing(previous.get(h), body.digest(), now, validity)])
+
+
+def sign_build(plan: Plan, files: FileMap, todo: Pending, previous: Mapping[str, Signed],
+               now: dt.datetime, commit: str, signer: Signer | None) -> SignedBuild:
+    validity = dt.timedelta(days=plan.mesh.bundle_validity_days)
+    out = dict(files)
+    bundles: dict[str, Signed] = {}
+    unsigned = []
+    due = set(todo.due)
+    for host, body in todo.bodies.items():
+        signed = previous.get(host)
+        if host in due:
+            if signer is None:
+                unsigned.append(host)
+                if signed is not None:
+                    bundles[host] = signed  # keep the sequence; the old manifest is not shown
+                continue
+            signed = sign(body, signed, commit, now, validity, signer)
+        assert signed is not None  # not due means signed before
+        bundles[host] = signed
+        for name, data in files_for(body, signed).items():
+            out[f"{host}/{name}"] = data
+    return SignedBuild(dict(sorted(out.items())), bundles, tuple(unsigned))

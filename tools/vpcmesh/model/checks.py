@@ -1,0 +1,193 @@
+"""Semantic checks over the whole mesh: each returns problems, none raises."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from ipaddress import IPv4Address, IPv4Network
+from pathlib import PurePosixPath
+
+from vpcmesh.errors import Location, Problem, Severity
+from vpcmesh.model.layout import MESH_FILE, NODES_DIR
+from vpcmesh.model.types import Mesh, Node
+from vpcmesh.model.yamlio import Ref
+from vpcmesh.secrets.agekeys import valid_recipient
+
+# The design is one OpenVPN server with every other node as its client.
+MAX_HUBS = 1
+_BAD_CHECKSUM = ("bad age recipient checksum (a mistyped character?); copy it again from"
+                 " 'age-keygen -y KEYFILE'")
+
+
+def host_bits(text: str, where: Ref, what: str, host_hint: bool = True) -> list[Problem]:
+    network = IPv4Network(text, strict=False)
+    if str(network) == text:
+        return []
+    hint = f" (or {text.split('/')[0]}/32 for the single host)" if host_hint else ""
+    return [Problem(where.loc(), f"{what}: {text} has host bits set; use {network}{hint}")]
+
+
+def check_mesh(mesh: Mesh) -> list[Problem]:
+    doc, vpn = mesh.doc, mesh.vpn
+    problems = host_bits(doc.data["vpn"]["network"], doc.ref("vpn", "network"), "vpn.network",
+                         host_hint=False)
+    if vpn.network.prefixlen > 30:
+        problems.append(Problem(doc.at(["vpn", "network"]),
+                                f"vpn.network: {vpn.network} has no room for a hub and a spoke;"
+                                " use /30 or larger"))
+    if vpn.keepalive_timeout < 2 * vpn.keepalive_interval:
+        problems.append(Problem(doc.at(["vpn", "keepalive", "timeout"]),
+                                f"vpn.keepalive.timeout: {vpn.keepalive_timeout} must be at least"
+                                f" twice the interval ({2 * vpn.keepalive_interval}), or tunnels"
+                                " flap"))
+    for i, admin in enumerate(mesh.admins):
+        if not valid_recipient(admin):
+            problems.append(Problem(doc.at(["admins", i]), f"admins[{i}]: {_BAD_CHECKSUM}"))
+    if mesh.pki.renew_before_days >= mesh.pki.cert_validity_days:
+        problems.append(Problem(doc.at(["pki", "renew_before_days"]),
+                                "pki.renew_before_days must be shorter than pki.cert_validity_days,"
+                                " or every render renews every certificate"))
+    return problems
+
+
+def check_node(node: Node, mesh: Mesh | None) -> list[Problem]:
+    doc = node.doc
+    problems: list[Problem] = []
+    stem = PurePosixPath(doc.path).stem
+    if node.hostname != stem:
+        problems.append(Problem(doc.at(["hostname"]),
+                                f"hostname '{node.hostname}' does not match the file name;"
+                                f" rename the file to nodes/{node.hostname}.yaml or set"
+                                f" hostname: {stem}"))
+    for i, text in enumerate(doc.data["subnets"]):
+        problems += host_bits(text, doc.ref("subnets", i), f"subnets[{i}]")
+    if not valid_recipient(node.age_recipient):
+        problems.append(Problem(doc.at(["age_recipient"]), f"age_recipient: {_BAD_CHECKSUM}"))
+    if node.is_hub and node.public_address is None:
+        problems.append(Problem(doc.at(), "a hub needs public_address: the address its spokes"
+                                          " connect to"))
+    if not any(node.private_address in net for net in node.subnets):
+        problems.append(Problem(doc.at(["private_address"]),
+                                f"private_address {node.private_address} is in none of this"
+                                " node's subnets; add its VPC subnet (or its /32) so the mesh"
+                                " can reach it",
+                                Severity.WARNING))
+    if mesh is not None:
+        problems += _check_vpn_address(node, mesh)
+        if node.private_address in mesh.vpn.network:
+            problems.append(Problem(doc.at(["private_address"]),
+                                    f"private_address {node.private_address} is inside"
+                                    f" vpn.network {mesh.vpn.network}"))
+    return problems
+
+
+def _check_vpn_address(node: Node, mesh: Mesh) -> list[Problem]:
+    address, network = node.vpn_address, mesh.vpn.network
+    if address is None:
+        return []
+    where = node.doc.ref("vpn_address")
+    first = network.network_address + 1
+    if address not in network:
+        return [Problem(where.loc(), f"vpn_address {address} is outside vpn.network {network}")]
+    if address in (network.network_address, network.broadcast_address):
+        return [Problem(where.loc(), f"vpn_address {address} is the network or broadcast address of"
+                             f" {network}")]
+    if node.is_hub and address != first:
+        return [Problem(where.loc(), f"vpn_address: the hub always has the first address {first};"
+                             " remove vpn_address or set it to that")]
+    if not node.is_hub and address == first:
+        return [Problem(where.loc(), f"vpn_address {address} is reserved for the hub")]
+    return []
+
+
+def check_mesh_wide(mesh: Mesh | None, nodes: list[Node]) -> list[Problem]:
+    problems = _check_hubs(mesh, nodes)
+    problems += _check_unique(nodes)
+    problems += _check_overlaps(mesh, nodes)
+    spokes = sum(1 for n in nodes if not n.is_hub)
+    if mesh is not None and spokes > mesh.vpn.max_clients:
+        problems.append(Problem(mesh.doc.at(["vpn", "max_clients"]),
+                                f"vpn.max_clients is {mesh.vpn.max_clients} but the mesh has"
+                                f" {spokes} spokes; raise it"))
+    return problems
+
+
+def _check_hubs(mesh: Mesh | None, nodes: list[Node]) -> list[Problem]:
+    hubs = [n for n in nodes if n.is_hub]
+    if not nodes:
+        return [Problem(Location(NODES_DIR), "no nodes yet: add the hub as"
+                                             " nodes/<hostname>.yaml with role: hub")]
+    if not hubs:
+        where = mesh.doc.at() if mesh else Location(NODES_DIR)
+        return [Problem(where, "no node has role: hub; exactly one node must run the OpenVPN"
+                               " server")]
+    if len(hubs) > MAX_HUBS:
+        first = hubs[0].hostname
+        return [Problem(h.doc.at(["role"]), f"a second hub ('{h.hostname}'): a mesh has exactly"
+                                            f" one hub ('{first}'); make this one a spoke")
+                for h in hubs[1:]]
+    return []
+
+
+def _check_unique(nodes: list[Node]) -> list[Problem]:
+    problems: list[Problem] = []
+    seen: dict[str, Ref] = {}
+    # A file named after its hostname owns the name; the misnamed copy is the duplicate.
+    for node in sorted(nodes, key=lambda n: PurePosixPath(n.doc.path).stem != n.hostname):
+        if node.hostname in seen:
+            problems.append(Problem(node.doc.at(["hostname"]), f"hostname '{node.hostname}' is"
+                                    f" already used by {seen[node.hostname]}"))
+        seen.setdefault(node.hostname, node.doc.ref("hostname"))
+    static: dict[IPv4Address, Ref] = {}
+    for node in nodes:
+        if node.vpn_address is None:
+            continue
+        if node.vpn_address in static:
+            problems.append(Problem(node.doc.at(["vpn_address"]), f"vpn_address"
+                                    f" {node.vpn_address} is already used by"
+                                    f" {static[node.vpn_address]}"))
+        static.setdefault(node.vpn_address, node.doc.ref("vpn_address"))
+    # Service and node names share one DNS zone, so one name space.
+    names: dict[str, Ref] = {n.hostname: n.doc.ref("hostname") for n in nodes}
+    for node in nodes:
+        for i, service in enumerate(node.services):
+            if service.name in names:
+                problems.append(Problem(node.doc.at(["services", i, "name"]),
+                                        f"service name '{service.name}' is already used by"
+                                        f" {names[service.name]}; DNS names must be unique"))
+            names.setdefault(service.name, node.doc.ref("services", i, "name"))
+    return problems
+
+
+def _overlap_candidates(mesh: Mesh | None, nodes: Iterable[Node]
+                        ) -> list[tuple[IPv4Network, str, Ref]]:
+    items = []
+    if mesh is not None:
+        items.append((mesh.vpn.network, f"vpn.network {mesh.vpn.network}",
+                      mesh.doc.ref("vpn", "network")))
+    for node in nodes:
+        for i, net in enumerate(node.subnets):
+            items.append((net, f"subnet {net} of {node.hostname}", node.doc.ref("subnets", i)))
+    return items
+
+
+def _check_overlaps(mesh: Mesh | None, nodes: list[Node]) -> list[Problem]:
+    # Sort by start then widest first; a sweep then finds every overlap in O(n log n).
+    items = sorted(_overlap_candidates(mesh, nodes),
+                   key=lambda t: (t[0].network_address, t[0].prefixlen))
+    problems = []
+    widest: tuple[IPv4Network, str, Ref] | None = None
+    reported: set[Ref] = set()
+    for item in items:
+        net, _, ref = item
+        if widest is not None and net.network_address <= widest[0].broadcast_address:
+            # Point at the node file, not at mesh.yaml, when the tunnel network is involved.
+            here, there = (widest, item) if ref.doc.path == MESH_FILE else (item, widest)
+            if here[2] not in reported:
+                problems.append(Problem(here[2].loc(), f"{here[1]} overlaps {there[1]}"
+                                                       f" ({there[2]}); routes must not overlap"))
+                reported.add(here[2])
+            if net.broadcast_address > widest[0].broadcast_address:
+                widest = item
+        else:
+            widest = item
+    return problems

@@ -1,0 +1,27 @@
+"""Where things live in a mesh repository (paths relative to its root)."""
+
+MESH_FILE = "mesh/mesh.yaml"
+STATE_FILE = "mesh/state.yaml"
+NODES_DIR = "nodes"
+SECRETS_DIR = "secrets"
+BUILD_DIR = "build"
+DNS_DIR = "dns"
+PKI_DIR = "mesh/pki"
+CA_CERT = "mesh/pki/ca.crt"
+CRL_FILE = "mesh/pki/crl.pem"
+ISSUED_DIR = "mesh/pki/issued"
+SIGNING_PUB = "mesh/signing.pub"
+ADMIN_SECRETS = "secrets/mesh.sops.yaml"
+NODE_SECRETS_DIR = "secrets/nodes"
+SOPS_CONFIG = ".sops.yaml"
+
+
+def issued_cert(hostname: str) -> str:
+    return f"{ISSUED_DIR}/{hostname}.crt"
+
+
+def node_secrets(hostname: str) -> str:
+    return f"{NODE_SECRETS_DIR}/{hostname}.sops.yaml"
+
+# What a render reads: the repository's inputs (build/ and .vpcmesh-* are its outputs).
+INPUTS = ("mesh", "nodes", "secrets", SOPS_CONFIG)

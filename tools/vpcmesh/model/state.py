@@ -1,0 +1,101 @@
+"""mesh/state.yaml: what vpcmesh decided before and must keep (a lockfile, committed)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from ipaddress import IPv4Address
+
+from vpcmesh.errors import Problem, VpcmeshError
+from vpcmesh.model.cache import key
+from vpcmesh.model.layout import STATE_FILE
+from vpcmesh.model.snapshot import Snapshot
+from vpcmesh.model.yamlio import Document, load
+
+HEADER = """\
+# Managed by vpcmesh: commit it with your change and do not edit it by hand.
+# It keeps each node's tunnel address stable as other nodes come and go.
+"""
+_FIX = "; restore it from git (deleting it renumbers tunnel addresses and bundle versions)"
+
+
+@dataclass(frozen=True)
+class Signed:
+    """What the state keeps of a node's current signed manifest."""
+
+    version: int
+    digest: str
+    commit: str
+    signed_at: str
+    expires: str
+    signature: str
+
+
+@dataclass(frozen=True)
+class State:
+    addresses: dict[str, IPv4Address] = field(default_factory=dict)
+    dns_serial: int = 0
+    dns_digest: str = ""
+    bundles: dict[str, Signed] = field(default_factory=dict)
+
+
+def read_state(snap: Snapshot) -> State:
+    if not snap.is_file(STATE_FILE):
+        return State()
+    raw = snap.read(STATE_FILE)
+    name = key("state", raw)
+    cached = snap.cache.get(name)
+    doc = Document(STATE_FILE, cached, raw.decode()) if cached is not None else \
+        load(STATE_FILE, raw)
+    data = doc.data or {}
+    problems = []
+    addresses: dict[str, IPv4Address] = {}
+    raw_addresses = data.get("addresses", {}) if isinstance(data, dict) else None
+    if not isinstance(raw_addresses, dict):
+        raise VpcmeshError.at(doc.at(), f"not a vpcmesh state file{_FIX}")
+    for host, text in raw_addresses.items():
+        try:
+            addresses[host] = IPv4Address(text)
+        except ValueError:
+            problems.append(Problem(doc.at(["addresses", host]),
+                                    f"addresses.{host}: {text!r} is not an IPv4 address{_FIX}"))
+    if problems:
+        raise VpcmeshError(problems)
+    dns = data.get("dns", {})
+    bundles = {}
+    for host, entry in (data.get("bundles") or {}).items():
+        try:
+            bundles[host] = Signed(**{k: entry[k] for k in Signed.__dataclass_fields__})
+        except (KeyError, TypeError):
+            problems.append(Problem(doc.at(["bundles", host]),
+                                    f"bundles.{host}: incomplete entry{_FIX}"))
+    if problems:
+        raise VpcmeshError(problems)
+    if cached is None:
+        snap.cache.put(name, data)
+    return State(addresses, int(dns.get("serial", 0)), str(dns.get("digest", "")), bundles)
+
+
+def _scalar(value: object) -> str:
+    # JSON strings are valid YAML double-quoted scalars: no timestamp or number surprises.
+    return str(value) if isinstance(value, int) else json.dumps(str(value))
+
+
+def as_data(state: State) -> dict[str, object]:
+    """What parsing the dumped file gives back (so a write can fill the parse cache)."""
+    return {"addresses": {h: str(a) for h, a in sorted(state.addresses.items())},
+            "bundles": {h: asdict(b) for h, b in sorted(state.bundles.items())},
+            "dns": {"digest": state.dns_digest, "serial": state.dns_serial}}
+
+
+def dump_state(state: State) -> bytes:
+    """Deterministic on every machine (no YAML emitter settings involved), and fast."""
+    lines = [HEADER.rstrip("\n"), "addresses:"]
+    lines += [f"  {h}: {_scalar(a)}" for h, a in sorted(state.addresses.items())]
+    lines += ["bundles:" if state.bundles else "bundles: {}"]
+    for host, signed in sorted(state.bundles.items()):
+        lines.append(f"  {host}:")
+        lines += [f"    {k}: {_scalar(v)}" for k, v in sorted(asdict(signed).items())]
+    lines += ["dns:", f"  digest: {_scalar(state.dns_digest)}",
+              f"  serial: {state.dns_serial}", ""]
+    return "\n".join(lines).encode()

@@ -1,0 +1,128 @@
+"""The typed model, built once from schema-valid YAML."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+from ipaddress import IPv4Address, IPv4Network
+
+from vpcmesh.model.yamlio import Document
+
+
+class Role(StrEnum):
+    HUB = "hub"
+    SPOKE = "spoke"
+
+
+@dataclass(frozen=True)
+class Compat:
+    tls_auth: bool = False
+    comp_lzo: bool = False
+
+
+@dataclass(frozen=True)
+class PkiSettings:
+    algorithm: str = "ec-p256"
+    ca_validity_days: int = 3650
+    cert_validity_days: int = 825
+    crl_validity_days: int = 180
+    renew_before_days: int = 30
+
+
+@dataclass(frozen=True)
+class Vpn:
+    network: IPv4Network
+    port: int = 1194
+    proto: str = "udp"
+    client_to_client: bool = True
+    keepalive_interval: int = 10
+    keepalive_timeout: int = 60
+    data_ciphers: tuple[str, ...] = ("AES-256-GCM", "CHACHA20-POLY1305")
+    max_clients: int = 100
+    compat: Compat = field(default_factory=Compat)
+
+
+@dataclass(frozen=True)
+class Mesh:
+    name: str
+    domain: str
+    vpn: Vpn
+    pki: PkiSettings
+    admins: tuple[str, ...]
+    doc: Document = field(repr=False, compare=False)
+    bundle_validity_days: int = 30
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    port: int
+
+
+@dataclass(frozen=True)
+class Node:
+    hostname: str
+    cloud: str
+    region: str
+    role: Role
+    public_address: str | None
+    private_address: IPv4Address
+    subnets: tuple[IPv4Network, ...]
+    vpn_address: IPv4Address | None
+    age_recipient: str
+    services: tuple[Service, ...]
+    doc: Document = field(repr=False, compare=False)
+
+    @property
+    def is_hub(self) -> bool:
+        return self.role is Role.HUB
+
+
+def _network(text: str) -> IPv4Network:
+    # strict=False: host bits are reported by checks.py with a location, not raised here.
+    return IPv4Network(text, strict=False)
+
+
+def mesh_from(doc: Document) -> Mesh:
+    data = doc.data
+    vpn = data["vpn"]
+    keepalive = vpn.get("keepalive", {})
+    compat = vpn.get("compat", {})
+    pki = data.get("pki", {})
+    return Mesh(
+        name=data["name"],
+        domain=data["domain"],
+        vpn=Vpn(
+            network=_network(vpn["network"]),
+            port=vpn.get("port", 1194),
+            proto=vpn.get("proto", "udp"),
+            client_to_client=vpn.get("client_to_client", True),
+            keepalive_interval=keepalive.get("interval", 10),
+            keepalive_timeout=keepalive.get("timeout", 60),
+            data_ciphers=tuple(vpn.get("data_ciphers", Vpn.data_ciphers)),
+            max_clients=vpn.get("max_clients", 100),
+            compat=Compat(**compat),
+        ),
+        pki=PkiSettings(**pki),
+        admins=tuple(data["admins"]),
+        doc=doc,
+        bundle_validity_days=data.get("bundles", {}).get("validity_days", 30),
+    )
+
+
+def node_from(doc: Document) -> Node:
+    data = doc.data
+    vpn_address = data.get("vpn_address")
+    return Node(
+        hostname=data["hostname"],
+        cloud=data["cloud"],
+        region=data["region"],
+        role=Role(data["role"]),
+        public_address=data.get("public_address"),
+        private_address=IPv4Address(data["private_address"]),
+        subnets=tuple(_network(s) for s in data["subnets"]),
+        vpn_address=IPv4Address(vpn_address) if vpn_address else None,
+        age_recipient=data["age_recipient"],
+        services=tuple(Service(s["name"], s["port"]) for s in data.get("services", [])),
+        doc=doc,
+    )

@@ -1,0 +1,61 @@
+"""The mesh's own secrets (secrets/mesh.sops.yaml): the CA key, the OpenVPN TLS key and the
+bundle-signing key, encrypted to the admins."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+from vpcmesh.errors import VpcmeshError
+from vpcmesh.model.layout import ADMIN_SECRETS, CA_CERT
+from vpcmesh.model.snapshot import Snapshot
+from vpcmesh.pki import x509 as pki
+from vpcmesh.pki.store import Store
+from vpcmesh.secrets import sops, sopsfile
+
+SET_ADMIN_KEY = ("set SOPS_AGE_KEY_FILE to the age key file of one of the admins in"
+                 " mesh/mesh.yaml")
+
+
+@dataclass(frozen=True)
+class AdminSecrets:
+    ca_key: pki.PrivateKey
+    tls_key: str
+    signing_key: str
+
+
+def signing_key(admin: AdminSecrets) -> Ed25519PrivateKey:
+    key = pki.load_key(admin.signing_key)
+    if not isinstance(key, Ed25519PrivateKey):
+        raise VpcmeshError.at(ADMIN_SECRETS, "signing_key is not an Ed25519 key")
+    return key
+
+
+def admin_payload(ca_key: pki.PrivateKey, tls_key: str, signing_key: str) -> dict[str, str]:
+    return {"ca_key": pki.key_pem(ca_key), "tls_key": tls_key, "signing_key": signing_key}
+
+
+def admin_key_configured() -> bool:
+    if any(os.environ.get(v) for v in ("SOPS_AGE_KEY_FILE", "SOPS_AGE_KEY", "SOPS_AGE_KEY_CMD")):
+        return True
+    config = Path(os.environ.get("XDG_CONFIG_HOME", Path.home() / ".config"))
+    return (config / "sops/age/keys.txt").is_file()
+
+
+def read_admin_secrets(snap: Snapshot, store: Store) -> AdminSecrets:
+    data = snap.read(ADMIN_SECRETS)
+    sopsfile.metadata(data, ADMIN_SECRETS)  # a clear error for a file that is not SOPS at all
+    secrets = sops.decrypt(data, ADMIN_SECRETS)
+    try:
+        admin = AdminSecrets(pki.load_key(secrets["ca_key"]), str(secrets["tls_key"]),
+                             str(secrets["signing_key"]))
+    except (KeyError, ValueError, TypeError):
+        raise VpcmeshError.at(ADMIN_SECRETS, "does not hold ca_key, tls_key and signing_key;"
+                                             " restore it from git") from None
+    if not pki.public_matches(admin.ca_key, store.ca):
+        raise VpcmeshError.at(ADMIN_SECRETS, f"its CA key does not match {CA_CERT}; restore"
+                                             " both from the same commit")
+    return admin

@@ -1,0 +1,130 @@
+"""Carrying out a PkiPlan: new certificates, CRL and encrypted keys, all in memory first.
+
+`issue` is quick and pure: certificates and the CRL are ready at once. Sealing the new
+private keys with sops is slow (one process per node), so `Sealing` runs those calls on a
+pool while the caller goes on with other work (staging bundles), and hands back every
+encrypted file, or every failure, when asked."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from vpcmesh.errors import Problem, VpcmeshError
+from vpcmesh.model.cache import ParseCache, key
+from vpcmesh.model.layout import ADMIN_SECRETS, CRL_FILE, issued_cert, node_secrets
+from vpcmesh.model.snapshot import Snapshot
+from vpcmesh.pki import x509 as pki
+from vpcmesh.pki.admin import AdminSecrets
+from vpcmesh.pki.decisions import PkiPlan, Reason
+from vpcmesh.pki.store import CERT_SHA256, Store
+from vpcmesh.planning.addresses import Plan
+from vpcmesh.secrets import sops
+
+Changes = dict[str, bytes | None]  # repo-relative path -> new bytes, or None to delete
+TLS_KEY_FILE = "tls.key"
+Progress = Callable[[int, int], None]  # (done, total): the caller decides how to show it
+
+
+def node_payload(hostname: str, key: pki.PrivateKey, tls_key: str,
+                 cert_sha256: str) -> dict[str, Any]:
+    # File names are what the node installs next to its OpenVPN config.
+    return {"files": {f"{hostname}.key": pki.key_pem(key), TLS_KEY_FILE: tls_key},
+            CERT_SHA256: cert_sha256}
+
+
+@dataclass(frozen=True)
+class Issued:
+    public: Changes  # new certificates and CRL, and what is deleted: ready now
+    jobs: dict[str, Callable[[], bytes]]  # path -> the sops call that makes its bytes
+    # What vpcmesh already knows of each file it encrypts (recipients, readable fields), so
+    # reading it back needs no scan.
+    readable: dict[str, tuple[list[str], dict[str, str]]]
+
+    def changes(self, sealed: dict[str, bytes], cache: ParseCache) -> Changes:
+        for rel, (recipients, fields) in self.readable.items():
+            cache.put(key("sops", sealed[rel]), [recipients, fields])
+        return {**self.public, **sealed}
+
+
+def issue(snap: Snapshot, plan: Plan, store: Store, actions: PkiPlan, admin: AdminSecrets,
+          now: dt.datetime) -> Issued:
+    settings, admins = plan.mesh.pki, list(plan.mesh.admins)
+    nodes = {n.hostname: n for n in plan.nodes}
+    public: Changes = {}
+    readable: dict[str, tuple[list[str], dict[str, str]]] = {}
+    jobs: dict[str, Callable[[], bytes]] = {}
+    sops_binary = sops.binary()  # once for the whole pool
+    for host in actions.issue:
+        node = nodes[host]
+        made = pki.issue(admin.ca_key, store.ca, host, node.is_hub, settings.algorithm,
+                         settings.cert_validity_days, now)
+        public[issued_cert(host)] = pem = pki.cert_pem(made.cert).encode()
+        snap.cache.put(key("signed", pem, store.ca_pem), True)
+        payload = node_payload(host, made.key, admin.tls_key, pki.fingerprint(made.cert))
+        recipients = [*admins, node.age_recipient]
+        readable[node_secrets(host)] = (sorted(set(recipients)),
+                                        {CERT_SHA256: payload[CERT_SHA256]})
+        jobs[node_secrets(host)] = partial(sops.encrypt, payload, recipients, node_secrets(host),
+                                           sops_binary)
+    for host in actions.rewrap:
+        wanted = {*admins, nodes[host].age_recipient}
+        have = store.secrets[host].recipients
+        rel = node_secrets(host)
+        jobs[rel] = partial(sops.rotate, snap.read(rel), rel, sorted(wanted - have),
+                            sorted(have - wanted), sops_binary)
+    if actions.admin_rewrap:
+        have, wanted = store.admin_recipients, set(admins)
+        jobs[ADMIN_SECRETS] = partial(sops.rotate, snap.read(ADMIN_SECRETS), ADMIN_SECRETS,
+                                      sorted(wanted - have), sorted(have - wanted), sops_binary)
+    if actions.crl:
+        revoked = {r.serial_number: r.revocation_date_utc for r in store.crl or []}
+        revoked.update({store.certs[h].serial_number: now for h in actions.revoke})
+        number = pki.crl_number(store.crl) + 1 if store.crl is not None else 1
+        crl = pki.make_crl(admin.ca_key, store.ca, revoked, number,
+                           settings.crl_validity_days, now)
+        public[CRL_FILE] = pki.crl_pem(crl).encode()
+    for host, decision in actions.revoke.items():
+        if decision.reason is Reason.NODE_REMOVED:
+            public[issued_cert(host)] = None
+            public[node_secrets(host)] = None
+    return Issued(public, jobs, readable)
+
+
+class Sealing:
+    """The sops calls of an Issued, on a pool sized to the machine, from `with` on."""
+
+    def __init__(self, jobs: dict[str, Callable[[], bytes]],
+                 progress: Progress | None = None) -> None:
+        self.jobs, self.progress = jobs, progress
+        self.pool: ThreadPoolExecutor | None = None
+        self.futures: dict[str, Future[bytes]] = {}
+
+    def __enter__(self) -> Sealing:
+        self.pool = ThreadPoolExecutor(max_workers=max(1, os.cpu_count() or 1))
+        self.futures = {path: self.pool.submit(job) for path, job in sorted(self.jobs.items())}
+        return self
+
+    def results(self) -> dict[str, bytes]:
+        """Every sealed file; raises with every failure, not the first."""
+        results: dict[str, bytes] = {}
+        problems: list[Problem] = []
+        for done, (path, future) in enumerate(self.futures.items(), start=1):
+            try:
+                results[path] = future.result()
+            except VpcmeshError as exc:
+                problems.extend(exc.problems)
+            if self.progress is not None:
+                self.progress(done, len(self.futures))
+        if problems:
+            raise VpcmeshError(problems)
+        return results
+
+    def __exit__(self, *exc: object) -> None:
+        if self.pool is not None:
+            self.pool.shutdown(wait=True, cancel_futures=True)

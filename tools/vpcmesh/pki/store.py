@@ -1,0 +1,163 @@
+"""What the repository holds of the PKI: public certificates, the CRL, and the readable part
+of the SOPS files. Reading it needs no private key."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+
+from cryptography import x509
+
+from vpcmesh.errors import Location, Problem, VpcmeshError
+from vpcmesh.model.cache import ParseCache, key
+from vpcmesh.model.layout import (
+    ADMIN_SECRETS,
+    CA_CERT,
+    CRL_FILE,
+    ISSUED_DIR,
+    NODE_SECRETS_DIR,
+    SIGNING_PUB,
+    issued_cert,
+)
+from vpcmesh.model.snapshot import Kind, Snapshot
+from vpcmesh.pki import x509 as pki
+from vpcmesh.secrets import sopsfile
+from vpcmesh.secrets.sops import UNENCRYPTED_SUFFIX
+
+CERT_SHA256 = "cert_sha256" + UNENCRYPTED_SUFFIX
+
+
+@dataclass(frozen=True)
+class NodeSecret:
+    recipients: frozenset[str]
+    cert_sha256: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Store:
+    ca: x509.Certificate
+    ca_pem: bytes
+    crl: x509.CertificateRevocationList | None
+    crl_pem: bytes
+    certs: dict[str, x509.Certificate]
+    cert_pems: dict[str, bytes]
+    secrets: dict[str, NodeSecret]
+    admin_recipients: frozenset[str]
+    signing_pub: bytes
+    # Not signed by this CA: ignored (as if missing) but reported unless being renewed.
+    foreign: dict[str, Problem]
+    crl_problem: Problem | None
+
+    def problems(self, renew: Collection[str] = (), renew_crl: bool = False) -> list[Problem]:
+        found = [p for host, p in self.foreign.items() if host not in renew]
+        if self.crl_problem is not None and not (renew_crl or renew):
+            found.append(self.crl_problem)
+        return found
+
+
+def _read_cert(snap: Snapshot, rel: str, problems: list[Problem]
+               ) -> tuple[x509.Certificate, bytes] | None:
+    data = snap.read(rel)
+    try:
+        return x509.load_pem_x509_certificate(data), data
+    except ValueError:
+        problems.append(Problem(Location(rel), "not a PEM certificate; restore it from git"))
+        return None
+
+
+def _scan(snap: Snapshot, rel: str) -> tuple[frozenset[str], dict[str, str], bytes]:
+    data = snap.read(rel)
+    name = key("sops", data)
+    hit = snap.cache.get(name)
+    if hit is not None:
+        return frozenset(hit[0]), dict(hit[1]), data
+    recipients, readable = sopsfile.scan(data, rel)
+    snap.cache.put(name, [sorted(recipients), readable])
+    return recipients, readable, data
+
+
+def _files(snap: Snapshot, folder: str, suffix: str, problems: list[Problem]) -> list[str]:
+    """The files named *suffix in `folder`; a link there is refused, never followed."""
+    out = []
+    for name, kind in snap.children(folder):
+        rel = f"{folder}/{name}"
+        if not name.endswith(suffix):
+            continue
+        if kind is Kind.FILE:
+            out.append(rel)
+        else:
+            problems.append(Problem(Location(rel), "not a regular file (a link?); keep only"
+                                                   " the files vpcmesh writes here"))
+    return out
+
+
+def _read_node_secrets(snap: Snapshot, problems: list[Problem]) -> dict[str, NodeSecret]:
+    out = {}
+    for rel in _files(snap, NODE_SECRETS_DIR, ".sops.yaml", problems):
+        try:
+            recipients, readable, data = _scan(snap, rel)
+        except VpcmeshError as exc:
+            problems.extend(exc.problems)
+            continue
+        host = rel.rpartition("/")[2].removesuffix(".sops.yaml")
+        out[host] = NodeSecret(recipients, readable.get(CERT_SHA256, ""), data)
+    return out
+
+
+def _signed(cert: x509.Certificate, pem: bytes, ca: x509.Certificate, ca_pem: bytes,
+            cache: ParseCache) -> bool:
+    name = key("signed", pem, ca_pem)
+    if cache.get(name):
+        return True
+    ok = pki.signed_by(cert, ca)
+    if ok:
+        cache.put(name, True)
+    return ok
+
+
+def read_store(snap: Snapshot) -> Store:
+    """Everything public of the PKI; raises VpcmeshError listing every inconsistency."""
+    problems: list[Problem] = []
+    if not snap.is_file(CA_CERT) or not snap.is_file(ADMIN_SECRETS):
+        missing = CA_CERT if not snap.is_file(CA_CERT) else ADMIN_SECRETS
+        raise VpcmeshError.at(missing, "missing: this mesh has no PKI yet; run 'vpcmesh init'"
+                                       " to create the CA and the mesh secrets")
+    loaded = _read_cert(snap, CA_CERT, problems)
+    if loaded is None:
+        raise VpcmeshError(problems)
+    ca, ca_pem = loaded
+    certs, pems, foreign = {}, {}, {}
+    for rel in _files(snap, ISSUED_DIR, ".crt", problems):
+        host = rel.rpartition("/")[2].removesuffix(".crt")
+        got = _read_cert(snap, issued_cert(host), problems)
+        if got is None:
+            continue
+        if not _signed(got[0], got[1], ca, ca_pem, snap.cache):
+            foreign[host] = Problem(Location(rel), f"not signed by {CA_CERT} (the CA changed?);"
+                                                   f" run 'vpcmesh pki renew {host}'")
+            continue
+        certs[host], pems[host] = got
+    crl, crl_pem, crl_problem = None, b"", None
+    if snap.is_file(CRL_FILE):
+        crl_pem = snap.read(CRL_FILE)
+        try:
+            crl = x509.load_pem_x509_crl(crl_pem)
+        except ValueError:
+            problems.append(Problem(Location(CRL_FILE), "not a PEM CRL; run 'vpcmesh pki renew'"))
+        else:
+            if not pki.signed_by(crl, ca):
+                crl_problem = Problem(Location(CRL_FILE), f"not signed by {CA_CERT};"
+                                                          " run 'vpcmesh pki renew'")
+                crl = None
+    try:
+        admin, _, _ = _scan(snap, ADMIN_SECRETS)
+    except VpcmeshError as exc:
+        problems.extend(exc.problems)
+        admin = frozenset()
+    secrets = _read_node_secrets(snap, problems)
+    if problems:
+        raise VpcmeshError(problems)
+    signing = snap.read(SIGNING_PUB) if snap.is_file(SIGNING_PUB) else b""
+    return Store(ca, ca_pem, crl, crl_pem, certs, pems, secrets, admin, signing, foreign,
+                 crl_problem)

@@ -1,0 +1,110 @@
+"""Rendering: the plan becomes the bytes of every file under build/, in memory."""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Iterable
+from dataclasses import replace
+from functools import cache
+from ipaddress import IPv4Network
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from vpcmesh.bundle import names
+from vpcmesh.model.layout import DNS_DIR
+from vpcmesh.model.state import State
+from vpcmesh.model.types import Node
+from vpcmesh.pki.store import Store
+from vpcmesh.planning import dns
+from vpcmesh.planning.addresses import Plan
+
+FileMap = dict[str, bytes]
+
+
+def _netmask(network: IPv4Network) -> str:
+    return f"{network.network_address} {network.netmask}"
+
+
+def _sorted_networks(networks: Iterable[IPv4Network]) -> list[IPv4Network]:
+    return sorted(networks, key=lambda n: (n.network_address, n.prefixlen))
+
+
+@cache
+def environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("vpcmesh.rendering", "templates"),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["netmask"] = _netmask
+    return env
+
+
+def _render(template: str, **context: Any) -> bytes:
+    return environment().get_template(template).render(**context).encode()
+
+
+def conf_dir(node: Node) -> str:
+    """Debian's openvpn-server@ / openvpn-client@ working directory under /etc/openvpn."""
+    return "server" if node.is_hub else "client"
+
+
+def _node_files(plan: Plan, node: Node, shared: FileMap, store: Store) -> FileMap:
+    mesh = plan.mesh
+    common = {"mesh": mesh, "vpn": mesh.vpn, "node": node, "hub": plan.hub}
+    # Public PKI files go as they are; the private key and the TLS key only inside the
+    # node's SOPS file, which only the node (and the admins) can decrypt.
+    files: FileMap = {
+        "openvpn/ca.crt": store.ca_pem,
+        f"openvpn/{node.hostname}.crt": store.cert_pems[node.hostname],
+        names.SECRETS: store.secrets[node.hostname].data,
+    }
+    if node.is_hub:
+        files["openvpn/crl.pem"] = store.crl_pem
+        spoke_routes = _sorted_networks(net for spoke in plan.spokes for net in spoke.subnets)
+        all_subnets = _sorted_networks(net for n in plan.nodes for net in n.subnets)
+        files[f"openvpn/{mesh.name}.conf"] = _render(
+            "server.conf.j2", spoke_routes=spoke_routes, all_subnets=all_subnets, **common)
+        for spoke in plan.spokes:
+            files[f"openvpn/ccd/{spoke.hostname}"] = _render(
+                "ccd.j2", node=spoke, vpn=mesh.vpn, address=plan.addresses[spoke.hostname])
+    else:
+        files[f"openvpn/{mesh.name}.conf"] = _render("client.conf.j2", **common)
+    files.update(shared)
+    return files
+
+
+def by_node(files: FileMap) -> dict[str, FileMap]:
+    """build/'s files by top-level folder (a node's bundle, or dns), paths inside it."""
+    out: dict[str, FileMap] = {}
+    for rel, data in files.items():
+        head, _, rest = rel.partition("/")
+        out.setdefault(head, {})[rest] = data
+    return out
+
+
+def render_build(plan: Plan, previous: State, store: Store,
+                 only: Collection[str] | None = None) -> tuple[FileMap, State]:
+    """Every file of build/ (paths relative to it) and the state to keep for next time;
+    with `only`, just those nodes' bundles (and dns/)."""
+    recs = dns.records(plan)
+    digest = dns.digest(recs)
+    serial = dns.next_serial(previous.dns_serial, previous.dns_digest, digest)
+    # The same bytes in every bundle: rendered once.
+    shared = {names.HOSTS: _render("hosts.j2", mesh=plan.mesh, records=recs),
+              names.SYSCTL: _render("sysctl.conf.j2", mesh=plan.mesh),
+              names.SYSTEMD_DROPIN: _render("systemd-dropin.conf.j2", mesh=plan.mesh)}
+    files: FileMap = {}
+    for node in plan.nodes:
+        if only is not None and node.hostname not in only:
+            continue
+        for rel, data in _node_files(plan, node, shared, store).items():
+            files[f"{node.hostname}/{rel}"] = data
+    files[f"{DNS_DIR}/{plan.mesh.domain}.zone"] = _render(
+        "zone.j2", mesh=plan.mesh, hub=plan.hub, records=recs, serial=serial)
+    files[f"{DNS_DIR}/records.json"] = dns.records_json(plan, recs, serial)
+    state = replace(previous, addresses=plan.addresses, dns_serial=serial, dns_digest=digest)
+    return dict(sorted(files.items())), state
