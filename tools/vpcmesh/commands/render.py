@@ -38,11 +38,13 @@ class Progress:
 
 
 def render(root: Path, require_signing: bool = False) -> int:
+    # Only what the stamp needs: a no-op render must not load the compiler (a third of its time).
     from vpcmesh import clock
     from vpcmesh.compiler import stamp
-    from vpcmesh.compiler.pipeline import snapshot
+    from vpcmesh.model.cache import ParseCache
+    from vpcmesh.model.snapshot import read_snapshot
 
-    snap = snapshot(root)
+    snap = read_snapshot(root, ParseCache(root))
     if not require_signing and stamp.fresh(root, snap, root / BUILD_DIR, clock.now()):
         log.info("unchanged: inputs as at the last render")
         return 0

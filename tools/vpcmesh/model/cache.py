@@ -49,16 +49,23 @@ class ParseCache:
     def __init__(self, root: Path | None) -> None:
         # None: a cache for this run only (what a git snapshot or a test uses), never saved.
         self.path = root / CACHE if root is not None else None
-        self.entries: dict[str, Any] = {}
+        self._entries: dict[str, Any] | None = None
         self.used: set[str] = set()
         self.added = False
-        if self.path is not None and self.path.is_file():
-            try:
-                data = json.loads(self.path.read_bytes())
-            except (OSError, ValueError):
-                data = None
-            if isinstance(data, dict) and data.get("code") == code_digest():
-                self.entries = data.get("entries") or {}
+
+    @property
+    def entries(self) -> dict[str, Any]:
+        # Read on first use: a no-op render carries a cache it never opens.
+        if self._entries is None:
+            self._entries = {}
+            if self.path is not None and self.path.is_file():
+                try:
+                    data = json.loads(self.path.read_bytes())
+                except (OSError, ValueError):
+                    data = None
+                if isinstance(data, dict) and data.get("code") == code_digest():
+                    self._entries = data.get("entries") or {}
+        return self._entries
 
     def get(self, name: str) -> Any:
         value = self.entries.get(name)
@@ -73,7 +80,8 @@ class ParseCache:
 
     def save(self) -> None:
         """Keep what this run used (so removed files do not pile up); best effort."""
-        if self.path is None or (not self.added and self.used == set(self.entries)):
+        if self.path is None or self._entries is None or (
+                not self.added and self.used == set(self._entries)):
             return
         data = {"code": code_digest(), "entries": {k: self.entries[k] for k in self.used}}
         with contextlib.suppress(OSError):  # a read-only checkout just runs cold next time
