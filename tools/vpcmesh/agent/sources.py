@@ -5,6 +5,7 @@ Each source reads `<hostname>/<file>` and never more than a caller-given number 
 from __future__ import annotations
 
 import http.client
+import ssl
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
@@ -101,6 +102,10 @@ class HttpsSource:
     def __init__(self, base: str) -> None:
         self.name = base
         self.base = base.rstrip("/")
+        # A TLS context of its own, made now: the system's CA store as it is for this run
+        # (Python 3.13's module-wide default opener would keep the first one it saw).
+        context = ssl.create_default_context()
+        self.opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
 
     def where(self, host: str, rel: str) -> str:
         return f"{self.base}/{host}/{rel}"
@@ -111,7 +116,7 @@ class HttpsSource:
         if etag:
             request.add_header("If-None-Match", etag)
         try:
-            with urllib.request.urlopen(request, timeout=self.TIMEOUT) as response:
+            with self.opener.open(request, timeout=self.TIMEOUT) as response:
                 data = response.read(limit + 1)
                 length = response.headers.get("Content-Length")
                 if length is not None and length.isdigit() and len(data) < int(length):
