@@ -202,6 +202,30 @@ NODE_CASES: dict[str, tuple[int, list[str]]] = {
 }
 
 MESH_CASES: dict[str, tuple[int, list[str]]] = {
+    "address-space-holds-the-hub": (
+        1,
+        [
+            "nodes/hub-1.yaml:5:17: public_address 203.0.113.1 is inside vpn.address_space (172.16.0.0/12, 203.0.113.0/24): spokes would route their tunnel into itself",
+        ],
+    ),
+    "address-space-host-bits": (
+        1,
+        [
+            "mesh/mesh.yaml:5:19: vpn.address_space[0]: 172.16.0.1/12 has host bits set; use 172.16.0.0/12",
+        ],
+    ),
+    "address-space-misses-a-subnet": (
+        1,
+        [
+            "nodes/spoke-1.yaml:6:11: subnet 172.21.0.0/24 of spoke-1 is outside vpn.address_space (172.16.0.0/16, 172.22.0.0/16); add a range that covers it to mesh/mesh.yaml (changing the address space restarts the hub)",
+        ],
+    ),
+    "address-space-overlapping-ranges": (
+        1,
+        [
+            "mesh/mesh.yaml:5:34: vpn.address_space[1]: 172.16.0.0/16 overlaps 172.16.0.0/12; list each range once",
+        ],
+    ),
     "domain-injection": (
         1,
         [

@@ -55,12 +55,31 @@ def test_change_swaps_in_a_whole_new_tree(example_repo: Path) -> None:
     invoke("render", "--repo", example_repo)
     node = example_repo / "nodes/huawei-hz-1.yaml"
     node.write_text(node.read_text().replace("192.168.50.0/24", "192.168.60.0/24"))
+    server_before = (example_repo / "build/aliyun-hz-1/openvpn/example.conf").read_bytes()
     assert invoke("render", "--repo", example_repo).exit_code == 0
-    server = (example_repo / "build/aliyun-hz-1/openvpn/example.conf").read_text()
-    assert 'push "route 192.168.60.0 255.255.255.0"' in server
-    assert "192.168.50.0" not in server
+    ccd = (example_repo / "build/aliyun-hz-1/openvpn/ccd/huawei-hz-1").read_text()
+    assert "iroute 192.168.60.0 255.255.255.0" in ccd and "192.168.50.0" not in ccd
+    # vpn.address_space covers both: the server's own config, what a restart reads, is as it was
+    assert (example_repo / "build/aliyun-hz-1/openvpn/example.conf").read_bytes() == server_before
     leftovers = [p.name for p in example_repo.iterdir() if p.name.startswith(".build")]
     assert leftovers == []
+
+
+def test_without_an_address_space_every_subnet_is_routed_and_pushed(
+        example_repo: Path) -> None:
+    mesh = example_repo / "mesh/mesh.yaml"
+    text = mesh.read_text()
+    start = text.index("  address_space:")
+    end = text.index("  port:")
+    mesh.write_text(text[:start] + text[end:])
+    assert invoke("render", "--repo", example_repo).exit_code == 0
+    server = (example_repo / "build/aliyun-hz-1/openvpn/example.conf").read_text().splitlines()
+    assert [line for line in server if line.startswith(("route ", "push \"route"))] == [
+        "route 172.17.0.0 255.255.255.0", "route 172.18.0.0 255.255.255.0",
+        "route 172.19.0.0 255.255.255.0", "route 192.168.50.0 255.255.255.0",
+        'push "route 172.16.0.0 255.255.255.0"', 'push "route 172.17.0.0 255.255.255.0"',
+        'push "route 172.18.0.0 255.255.255.0"', 'push "route 172.19.0.0 255.255.255.0"',
+        'push "route 192.168.50.0 255.255.255.0"']
 
 
 def test_ccd_pins_the_address_and_routes_the_subnets(example_repo: Path) -> None:

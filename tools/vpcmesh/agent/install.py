@@ -121,8 +121,14 @@ class Installer:
             else:
                 os.replace(_write(path, *old), path)
 
-    def touches(self, folder: Path) -> bool:
-        return any(folder in p.parents for p in [*self.changes, *self.removals])
+    @property
+    def changed(self) -> list[Path]:
+        return [*self.changes, *self.removals]
+
+    @property
+    def replaced(self) -> list[Path]:
+        """Changed files that existed before: changed in place, or removed."""
+        return [p for p in self.changed if self.backup.get(p) is not None]
 
     def reload_systemd(self) -> None:
         """Before a restart, so the unit runs with its new drop-in (only on the real /)."""

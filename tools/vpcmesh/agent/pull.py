@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vpcmesh.agent.install import Installer, Target, layout
-from vpcmesh.agent.service import Service, ServiceOptions
+from vpcmesh.agent.service import Service, ServiceOptions, impact
 from vpcmesh.agent.sources import Source
 from vpcmesh.agent.state import AgentState, read_agent_state, write_agent_state
 from vpcmesh.bundle import manifest as contract
@@ -34,6 +34,9 @@ class PullResult:
     outcome: str  # "unchanged", "installed", "recorded" (newer version, same files)
     version: int
     restarted: bool = False
+    openvpn_changed: bool = False
+    reconnected: tuple[str, ...] = ()  # spokes a hub asked to reconnect, without a restart
+    cut_off: tuple[str, ...] = ()  # spokes a hub dropped: removed, or revoked
 
 
 def check(manifest: Manifest, opts: PullOptions, state: AgentState, now: dt.datetime,
@@ -114,7 +117,9 @@ def pull(source: Source, opts: PullOptions, now: dt.datetime) -> PullResult:
     installer.install()
     installer.reload_systemd()
     service = Service(opts.service, target, manifest)
-    restart = installer.touches(target.conf_dir)
+    effect = impact(installer, target, manifest.body.role == "hub")
+    restart = effect.restart
+    service.disconnect(effect)
     if restart:
         service.restart()
         if not service.healthy():
@@ -128,4 +133,5 @@ def pull(source: Source, opts: PullOptions, now: dt.datetime) -> PullResult:
                                   f" {state.version} and restarted it")
     installer.apply_sysctl()
     write_agent_state(opts.root, done)
-    return PullResult("installed", version, restart)
+    return PullResult("installed", version, restart, effect.openvpn, effect.reconnect,
+                      effect.drop)

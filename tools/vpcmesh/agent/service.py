@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shlex
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from vpcmesh.agent import system
-from vpcmesh.agent.install import Target
+from vpcmesh.agent.install import Installer, Target
+from vpcmesh.agent.management import Management
+from vpcmesh.bundle import effects, names
 from vpcmesh.bundle.manifest import Manifest
+from vpcmesh.errors import VpcmeshError
 
 log = logging.getLogger("vpcmesh.agent")
 
@@ -24,10 +28,60 @@ class ServiceOptions:
     health_timeout: float = 30.0
 
 
+@dataclass(frozen=True)
+class Impact:
+    """What installed files mean for the running OpenVPN."""
+
+    openvpn: bool = False  # OpenVPN's files changed
+    restart: bool = False
+    reconnect: tuple[str, ...] = ()  # spokes to restart their session (their ccd changed)
+    drop: tuple[str, ...] = ()  # spokes to cut off now: removed, or their certificate revoked
+
+
+_SERIAL = re.compile(r"^# certificate serial (\d+)$", re.M)
+
+
+def _revoked_serials(crl_pem: bytes | None) -> frozenset[int]:
+    from cryptography import x509  # only when a hub's ccd file changed
+
+    if not crl_pem:
+        return frozenset()
+    try:
+        return frozenset(r.serial_number for r in x509.load_pem_x509_crl(crl_pem))
+    except ValueError:
+        return frozenset()
+
+
+def impact(installer: Installer, target: Target, hub: bool) -> Impact:
+    """A hub re-reads its ccd files and its CRL by itself: changes to those alone need no
+    restart. A spoke whose ccd file changed is asked to reconnect, so that OpenVPN reads
+    the new file; one whose file went away, or whose certificate (its serial is in the old
+    ccd file) the new CRL lists, is cut off at once. Any other change to OpenVPN's files
+    restarts it."""
+    inside = [p for p in installer.changed if target.conf_dir in p.parents]
+    if not inside:
+        return Impact()
+    rels = [names.OPENVPN_PREFIX + str(p.relative_to(target.conf_dir)) for p in inside]
+    if effects.needs_restart("hub" if hub else "spoke", rels):
+        return Impact(True, restart=True)
+    ccd, crl = target.conf_dir / names.CCD_DIR, target.conf_dir / names.CRL
+    revoked = _revoked_serials(installer.desired.get(crl, (b"", 0))[0])
+    reconnect: list[str] = []
+    drop: list[str] = []
+    for path in installer.replaced:
+        if path.parent != ccd:
+            continue
+        old = (installer.backup.get(path) or (b"", 0))[0].decode(errors="replace")
+        serial = _SERIAL.search(old)
+        gone = path not in installer.desired
+        (drop if gone or (serial and int(serial[1]) in revoked) else reconnect).append(path.name)
+    return Impact(True, reconnect=tuple(sorted(reconnect)), drop=tuple(sorted(drop)))
+
+
 class Service:
     def __init__(self, opts: ServiceOptions, target: Target, manifest: Manifest) -> None:
         self.opts, self.target = opts, target
-        self.unit = manifest.unit
+        self.unit, self.mesh = manifest.unit, manifest.body.mesh
         self.address = manifest.body.vpn_address
         self.env = {"VPCMESH_CONF_DIR": str(target.conf_dir), "VPCMESH_CONFIG": target.config,
                     "VPCMESH_MESH": manifest.body.mesh, "VPCMESH_UNIT": self.unit}
@@ -40,6 +94,24 @@ class Service:
         code = system.systemctl("restart", self.unit)
         log.info("restarted OpenVPN (systemctl restart %s): exit %d", shlex.quote(self.unit),
                  code)
+
+    def disconnect(self, effect: Impact) -> None:
+        """Through the management interface: ask the spokes whose ccd file changed to
+        reconnect, and cut off the removed or revoked ones. A failure is logged, not fatal:
+        the change then applies when the spoke next connects."""
+        if not effect.reconnect and not effect.drop:
+            return
+        try:
+            with Management(self.target.conf_dir / f"{self.mesh}.mgmt") as management:
+                for name in effect.reconnect:
+                    count = management.disconnect(name)
+                    log.info("asked %s to reconnect (%d session(s)) for its new ccd file",
+                             name, count)
+                for name in effect.drop:
+                    count = management.drop(name)
+                    log.info("cut off %s (%d session(s)): removed or revoked", name, count)
+        except VpcmeshError as exc:
+            log.warning("%s; the change applies when the spoke next connects", exc)
 
     def _process_up(self) -> bool:
         if self.opts.pidfile is not None:

@@ -37,8 +37,16 @@ def _once(source_spec: str, ref: str, opts: PullOptions) -> int:
             write_agent_state(opts.root, replace(state, last_error=str(exc).splitlines()[0]))
             raise
     if result.outcome == "installed":
-        click.echo(f"installed version {result.version}"
-                   f"{' and restarted OpenVPN' if result.restarted else ''}", err=True)
+        how = ""
+        if result.restarted:
+            how = " and restarted OpenVPN"
+        elif result.openvpn_changed:
+            how = " without a restart"
+            if result.reconnected:
+                how += f"; asked {', '.join(result.reconnected)} to reconnect"
+            if result.cut_off:
+                how += f"; cut off {', '.join(result.cut_off)}"
+        click.echo(f"installed version {result.version}{how}", err=True)
     else:
         log.info("%s at version %d", result.outcome, result.version)
     return 0

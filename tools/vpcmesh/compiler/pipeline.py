@@ -201,13 +201,17 @@ def build(root: Path, snap: Snapshot, request: Request = Request(),
 
 def _early_store(plan: Plan, store: Store, public: Changes) -> Store:
     """The store as it will be once sealing is done, but for the sealed files themselves."""
+    from cryptography import x509
+
     from vpcmesh.model.layout import CRL_FILE, ISSUED_DIR
     from vpcmesh.pki.store import NodeSecret
 
     certs = {rel.removeprefix(f"{ISSUED_DIR}/").removesuffix(".crt"): data
              for rel, data in public.items() if rel.startswith(ISSUED_DIR) and data}
     waiting = NodeSecret(frozenset(), "", b"")
-    return replace(store, cert_pems={**store.cert_pems, **certs},
+    parsed = {**store.certs,
+              **{h: x509.load_pem_x509_certificate(pem) for h, pem in certs.items()}}
+    return replace(store, cert_pems={**store.cert_pems, **certs}, certs=parsed,
                    crl_pem=public.get(CRL_FILE) or store.crl_pem,
                    secrets={n.hostname: store.secrets.get(n.hostname, waiting)
                             for n in plan.nodes})

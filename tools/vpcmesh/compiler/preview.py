@@ -6,6 +6,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from vpcmesh.bundle import effects
 from vpcmesh.compiler.pipeline import load
 from vpcmesh.model.layout import DNS_DIR
 from vpcmesh.model.snapshot import Snapshot
@@ -28,14 +29,15 @@ class Preview:
 
 def _with_placeholders(store: Store, actions: PkiPlan) -> Store:
     # What render will issue shows as a placeholder: the plan needs no admin key.
-    certs, secrets = dict(store.cert_pems), dict(store.secrets)
+    pems, secrets, parsed = dict(store.cert_pems), dict(store.secrets), dict(store.certs)
     for host in actions.issue:
-        certs[host] = TO_ISSUE
+        pems[host] = TO_ISSUE
+        parsed.pop(host, None)
         secrets[host] = NodeSecret(frozenset(), "", TO_ENCRYPT)
     for host in actions.rewrap:
         secrets[host] = NodeSecret(frozenset(), "", TO_ENCRYPT)
     crl = CRL_TO_ISSUE if actions.crl else store.crl_pem
-    return replace(store, cert_pems=certs, secrets=secrets, crl_pem=crl)
+    return replace(store, cert_pems=pems, certs=parsed, secrets=secrets, crl_pem=crl)
 
 
 def preview(snap: Snapshot) -> Preview:
@@ -52,6 +54,9 @@ class NodeChange:
     files: dict[str, str] = field(default_factory=dict)  # path -> "added"/"removed"/"changed"
     restart: bool = False
     vpn_address: str | None = None
+    impact: str = ""  # what the change does to the running mesh, in words
+    reconnects: list[str] = field(default_factory=list)  # spokes a hub asks to reconnect
+    cuts_off: list[str] = field(default_factory=list)  # spokes a hub drops (removed, revoked)
 
 
 @dataclass
@@ -95,6 +100,39 @@ def _file_changes(old: FileMap, new: FileMap) -> dict[str, str]:
     return out
 
 
+def _role(host: str, *previews: Preview | None) -> str:
+    for preview in previews:
+        for node in preview.plan.nodes if preview else ():
+            if node.hostname == host:
+                return node.role.value
+    return "spoke"
+
+
+def _node_change(host: str, change: str, files: dict[str, str], head: Preview,
+                 base: Preview | None, address: str | None) -> NodeChange:
+    """The node's change with its impact, by the rule the agent applies (bundle/effects)."""
+    role = _role(host, head, base)
+    out = NodeChange(host, change, files, vpn_address=address)
+    if change != "changed" or not effects.openvpn_changed(files):
+        return out
+    if effects.needs_restart(role, files):
+        out.restart = True
+        spokes = len(head.plan.spokes)
+        out.impact = (f"hub restarts: {spokes} spoke(s) reconnect" if role == "hub"
+                      else "restarts its OpenVPN: only this node reconnects")
+        return out
+    revoked = set(head.actions.revoke)
+    for rel, op in files.items():
+        spoke = effects.ccd_spoke(rel)
+        if spoke is None or op == "added":
+            continue
+        (out.cuts_off if op == "removed" or spoke in revoked else out.reconnects).append(spoke)
+    said = [f"reconnects {', '.join(out.reconnects)}"] if out.reconnects else []
+    said += [f"cuts off {', '.join(out.cuts_off)}"] if out.cuts_off else []
+    out.impact = "hub reloads ccd: " + ("; ".join(said) if said else "no disconnect")
+    return out
+
+
 def compare(base_name: str, base: Preview | None, head: Preview) -> Report:
     old = by_node(base.files) if base else {}
     new = by_node(head.files)
@@ -107,10 +145,8 @@ def compare(base_name: str, base: Preview | None, head: Preview) -> Report:
             continue
         change = "new" if host not in old else "removed" if host not in new else "changed"
         address = head.plan.addresses.get(host)
-        nodes.append(NodeChange(host, change, files,
-                                restart=change == "changed" and any(
-                                    r.startswith("openvpn/") for r in files),
-                                vpn_address=str(address) if address else None))
+        nodes.append(_node_change(host, change, files, head, base,
+                                  str(address) if address else None))
     before, after = _records(base.files) if base else {}, _records(head.files)
     dns = [("+", n, after[n]) for n in sorted(set(after) - set(before))]
     dns += [("-", n, before[n]) for n in sorted(set(before) - set(after))]
@@ -128,7 +164,7 @@ def text(report: Report) -> list[str]:
         what = {"new": f"new node, tunnel address {node.vpn_address}",
                 "removed": "removed", "changed": "changed"}[node.change]
         lines.append(f"  {marks[node.change]} {node.hostname}: {what}"
-                     f"{'; restarts OpenVPN' if node.restart else ''}")
+                     f"{'; ' + node.impact if node.impact else ''}")
         if node.change == "changed":
             lines += [f"      {marks.get(op, '~') if op != 'added' else '+'} {rel}"
                       for rel, op in node.files.items()]

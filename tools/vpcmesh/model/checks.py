@@ -30,6 +30,10 @@ def check_mesh(mesh: Mesh) -> list[Problem]:
     doc, vpn = mesh.doc, mesh.vpn
     problems = host_bits(doc.data["vpn"]["network"], doc.ref("vpn", "network"), "vpn.network",
                          host_hint=False)
+    for i, text in enumerate(doc.data["vpn"].get("address_space", [])):
+        problems += host_bits(text, doc.ref("vpn", "address_space", i),
+                              f"vpn.address_space[{i}]", host_hint=False)
+    problems += _check_address_space(mesh)
     if vpn.network.prefixlen > 30:
         problems.append(Problem(doc.at(["vpn", "network"]),
                                 f"vpn.network: {vpn.network} has no room for a hub and a spoke;"
@@ -47,6 +51,44 @@ def check_mesh(mesh: Mesh) -> list[Problem]:
                                 "pki.renew_before_days must be shorter than pki.cert_validity_days,"
                                 " or every render renews every certificate"))
     return problems
+
+
+def _check_address_space(mesh: Mesh) -> list[Problem]:
+    space, doc = mesh.vpn.address_space, mesh.doc
+    problems = []
+    for i, net in enumerate(space):
+        # Containing vpn.network is fine (the tunnel's own route is more specific).
+        where = doc.at(["vpn", "address_space", i])
+        problems += [Problem(where, f"vpn.address_space[{i}]: {net} overlaps {other}; list"
+                                    " each range once")
+                     for other in space[:i] if net.overlaps(other)]
+    return problems
+
+
+def _check_in_space(node: Node, mesh: Mesh) -> list[Problem]:
+    space = mesh.vpn.address_space
+    if not space:
+        return []
+    listed = ", ".join(str(n) for n in space)
+    problems = [Problem(node.doc.at(["subnets", i]),
+                        f"subnet {net} of {node.hostname} is outside vpn.address_space"
+                        f" ({listed}); add a range that covers it to mesh/mesh.yaml"
+                        " (changing the address space restarts the hub)")
+                for i, net in enumerate(node.subnets)
+                if not any(net.subnet_of(s) for s in space)]
+    public = _address(node.public_address)
+    if public is not None and any(public in s for s in space):
+        problems.append(Problem(node.doc.at(["public_address"]),
+                                f"public_address {public} is inside vpn.address_space"
+                                f" ({listed}): spokes would route their tunnel into itself"))
+    return problems
+
+
+def _address(text: str | None) -> IPv4Address | None:
+    try:
+        return IPv4Address(text) if text else None
+    except ValueError:
+        return None
 
 
 def check_node(node: Node, mesh: Mesh | None) -> list[Problem]:
@@ -73,6 +115,7 @@ def check_node(node: Node, mesh: Mesh | None) -> list[Problem]:
                                 Severity.WARNING))
     if mesh is not None:
         problems += _check_vpn_address(node, mesh)
+        problems += _check_in_space(node, mesh)
         if node.private_address in mesh.vpn.network:
             problems.append(Problem(doc.at(["private_address"]),
                                     f"private_address {node.private_address} is inside"

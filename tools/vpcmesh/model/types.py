@@ -40,6 +40,8 @@ class Vpn:
     data_ciphers: tuple[str, ...] = ("AES-256-GCM", "CHACHA20-POLY1305")
     max_clients: int = 100
     compat: Compat = field(default_factory=Compat)
+    # Summary routes: with them the hub's config names no spoke, so it never restarts for one.
+    address_space: tuple[IPv4Network, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -102,6 +104,7 @@ def mesh_from(doc: Document) -> Mesh:
             data_ciphers=tuple(vpn.get("data_ciphers", Vpn.data_ciphers)),
             max_clients=vpn.get("max_clients", 100),
             compat=Compat(**compat),
+            address_space=tuple(_network(n) for n in vpn.get("address_space", [])),
         ),
         pki=PkiSettings(**pki),
         admins=tuple(data["admins"]),

@@ -47,6 +47,12 @@ def _render(template: str, **context: Any) -> bytes:
     return environment().get_template(template).render(**context).encode()
 
 
+def _serial(store: Store, host: str) -> str:
+    # Decimal, as OpenVPN logs it ("serial=..."); a certificate still to be issued has none.
+    cert = store.certs.get(host)
+    return str(cert.serial_number) if cert is not None else "(to be issued)"
+
+
 def conf_dir(node: Node) -> str:
     """Debian's openvpn-server@ / openvpn-client@ working directory under /etc/openvpn."""
     return "server" if node.is_hub else "client"
@@ -63,14 +69,15 @@ def _node_files(plan: Plan, node: Node, shared: FileMap, store: Store) -> FileMa
         names.SECRETS: store.secrets[node.hostname].data,
     }
     if node.is_hub:
-        files["openvpn/crl.pem"] = store.crl_pem
+        files[f"{names.OPENVPN_PREFIX}{names.CRL}"] = store.crl_pem
         spoke_routes = _sorted_networks(net for spoke in plan.spokes for net in spoke.subnets)
         all_subnets = _sorted_networks(net for n in plan.nodes for net in n.subnets)
         files[f"openvpn/{mesh.name}.conf"] = _render(
             "server.conf.j2", spoke_routes=spoke_routes, all_subnets=all_subnets, **common)
         for spoke in plan.spokes:
-            files[f"openvpn/ccd/{spoke.hostname}"] = _render(
-                "ccd.j2", node=spoke, vpn=mesh.vpn, address=plan.addresses[spoke.hostname])
+            files[f"{names.OPENVPN_PREFIX}{names.CCD_DIR}/{spoke.hostname}"] = _render(
+                "ccd.j2", node=spoke, vpn=mesh.vpn, address=plan.addresses[spoke.hostname],
+                serial=_serial(store, spoke.hostname))
     else:
         files[f"openvpn/{mesh.name}.conf"] = _render("client.conf.j2", **common)
     files.update(shared)

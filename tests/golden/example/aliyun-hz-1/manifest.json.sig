@@ -1,1 +1,1 @@
-9cmtx7zGcr0rMWAk/wBGvpcvDYNecoPxau6v2Dc13NNP+JLLP115nZnNSOznILPH/Cp7+Pi0d5Z7rfA54/YrBw==
+t0iM/tgA7Npk10hb74QkMU0jQ7zdroF8J2uh9M1PFnuQSbeBvvpvz0Xsmz+hlUAoHFr5UtAl0HsVZtCGhsfxAg==

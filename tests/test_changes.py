@@ -1,0 +1,141 @@
+"""Changes reach a running mesh without an outage: while a spoke joins, changes its subnets,
+is revoked or removed, and while the CRL is refreshed, two spokes the change does not
+involve keep talking (a ping at 10/s loses nothing), and the hub's OpenVPN never restarts."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from pyrage import x25519
+
+from vpcmesh.agent.management import Management
+
+from bundlekit import git_bundles
+from conftest import invoke
+from meshlab import Running, debian_tun_mode, lab_folder, logs, pid, pull, running_mesh
+from netlab import Vm, wait_for
+
+
+@pytest.fixture(autouse=True)
+def _debian_tun() -> Iterator[None]:
+    with debian_tun_mode():
+        yield
+
+
+@pytest.fixture
+def lab_root() -> Iterator[Path]:
+    with lab_folder() as root:
+        yield root
+
+
+class Ping:
+    """`ping -i 0.1` from one VM to an address until stopped: how many replies were lost."""
+
+    def __init__(self, vm: Vm, address: str) -> None:
+        self.proc = subprocess.Popen(["ip", "netns", "exec", vm.netns, "ping", "-n", "-i", "0.1",
+                                      "-W", "1", address], stdout=subprocess.PIPE, text=True)
+
+    def stop(self) -> tuple[int, int]:
+        """(sent, lost)"""
+        self.proc.send_signal(signal.SIGINT)
+        out, _ = self.proc.communicate(timeout=10)
+        found = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+        assert found, out
+        sent, received = int(found[1]), int(found[2])
+        return sent, sent - received
+
+
+def _publish(mesh: Running) -> None:
+    result = invoke("render", "--repo", mesh.repo)
+    assert result.exit_code == 0, result.stderr
+    git_bundles(mesh.repo / "build", mesh.remote)
+
+
+def _hot(result: tuple[int, str], then: str) -> bool:
+    """The hub installed a new version without restarting, and said whom it reconnected."""
+    code, stderr = result
+    return code == 0 and re.fullmatch(rf"installed version \d+ without a restart{then}\n",
+                                      stderr) is not None
+
+
+def _connected(mesh: Running) -> set[str]:
+    with Management(mesh.hub.workdir / "etc/openvpn/server/example.mgmt") as management:
+        return {c.common_name for c in management.clients()}
+
+
+def test_changes_lose_no_packet_between_untouched_spokes(lab_root: Path, admin_key: Path,
+                                                        monkeypatch: pytest.MonkeyPatch,
+                                                        tmp_path: Path) -> None:
+    with running_mesh(lab_root, monkeypatch) as mesh:
+        lab, hub = mesh.lab, mesh.hub
+        huawei, ucloud = lab.vms["huawei-hz-1"], lab.vms["ucloud-hz-1"]
+        tencent = lab.vms["tencent-hz-1"]
+        hub_pid = pid(hub)
+        assert wait_for(lambda: huawei.ping(ucloud.private), 20), logs(lab)
+
+        # 1. A spoke joins: a new VM, its own age key, a pull request adding its node file.
+        ping = Ping(huawei, ucloud.private)
+        identity = x25519.Identity.generate()
+        key = tmp_path / "qcloud-hz-2.agekey"
+        key.write_text(f"{identity}\n")
+        result = invoke("node", "add", "qcloud-hz-2", "--repo", mesh.repo, "--cloud", "qcloud",
+                        "--region", "cn-hz", "--private-ip", "172.20.0.10", "--subnet",
+                        "172.20.0.0/24", "--age-recipient", str(identity.to_public()))
+        assert result.exit_code == 0, result.stderr
+        _publish(mesh)
+        assert _hot(pull(hub, mesh.remote, mesh.repo), "")
+        root = lab_root / "qcloud-hz-2"
+        root.mkdir(mode=0o755)
+        qcloud = lab.add_vm("qcloud-hz-2", "203.0.113.120", "172.20.0.10", 24, root)
+        assert pull(qcloud, mesh.remote, mesh.repo, key=key) == (
+            0, "installed version 1 and restarted OpenVPN\n")
+        assert wait_for(lambda: qcloud.ping(huawei.private), 30), logs(lab)
+        assert wait_for(lambda: ucloud.ping(qcloud.private), 30), logs(lab)
+        assert ping.stop()[1] == 0
+
+        # 2. A spoke's subnets change: that spoke reconnects, nobody else notices.
+        ping = Ping(huawei, ucloud.private)
+        tencent.exec("ip", "addr", "add", "192.168.61.10/24", "dev", "vpc1")
+        node = mesh.repo / "nodes/tencent-hz-1.yaml"
+        node.write_text(node.read_text().replace("  - 172.17.0.0/24\n",
+                                                 "  - 172.17.0.0/24\n  - 192.168.61.0/24\n"))
+        _publish(mesh)
+        assert _hot(pull(hub, mesh.remote, mesh.repo), "; asked tencent-hz-1 to reconnect")
+        assert wait_for(lambda: huawei.ping("192.168.61.10"), 30), logs(lab)
+        assert ping.stop()[1] == 0
+
+        # 3. The CRL is refreshed: nothing restarts, nobody is disconnected.
+        ping = Ping(huawei, ucloud.private)
+        before = _connected(mesh)
+        assert invoke("pki", "renew", "--repo", mesh.repo).exit_code == 0
+        _publish(mesh)
+        assert _hot(pull(hub, mesh.remote, mesh.repo), "")
+        assert _connected(mesh) == before
+        assert ping.stop()[1] == 0
+
+        # 4. A spoke is revoked (it gets a new key): the hub drops its session at once.
+        ping = Ping(huawei, ucloud.private)
+        assert invoke("pki", "revoke", "tencent-hz-1", "--repo", mesh.repo).exit_code == 0
+        _publish(mesh)
+        assert _hot(pull(hub, mesh.remote, mesh.repo), "; cut off tencent-hz-1")
+        assert wait_for(lambda: "tencent-hz-1" not in _connected(mesh), 5), logs(lab)
+        assert not wait_for(lambda: "tencent-hz-1" in _connected(mesh), 3)  # refused: revoked
+        assert pull(tencent, mesh.remote, mesh.repo)[0] == 0  # its new key: back in
+        assert wait_for(lambda: tencent.ping(ucloud.private), 30), logs(lab)
+        assert ping.stop()[1] == 0
+
+        # 5. A spoke is removed: disconnected at the hub's pull, and not let back in.
+        ping = Ping(huawei, ucloud.private)
+        assert invoke("node", "remove", "qcloud-hz-2", "--repo", mesh.repo).exit_code == 0
+        _publish(mesh)
+        assert _hot(pull(hub, mesh.remote, mesh.repo), "; cut off qcloud-hz-2")
+        assert wait_for(lambda: "qcloud-hz-2" not in _connected(mesh), 5), logs(lab)
+        assert not wait_for(lambda: "qcloud-hz-2" in _connected(mesh), 3)
+        assert ping.stop()[1] == 0
+
+        assert pid(hub) == hub_pid  # the hub's OpenVPN ran through all of it

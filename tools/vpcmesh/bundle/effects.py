@@ -1,0 +1,31 @@
+"""What a change to a bundle does to the running OpenVPN: the one rule both programs use,
+the agent to act on it and `vpcmesh plan` to say it before anything is merged."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from vpcmesh.bundle import names
+
+_CCD = f"{names.OPENVPN_PREFIX}{names.CCD_DIR}/"
+_CRL = f"{names.OPENVPN_PREFIX}{names.CRL}"
+
+
+def openvpn_changed(changed: Iterable[str]) -> bool:
+    """`changed`: bundle-relative paths that are added, changed or removed."""
+    return any(rel.startswith(names.OPENVPN_PREFIX) for rel in changed)
+
+
+def needs_restart(role: str, changed: Iterable[str]) -> bool:
+    """A hub reads a spoke's ccd file when that spoke connects, and its CRL at every
+    connection: changes to those alone need no restart. Any other change to OpenVPN's
+    files does (on a spoke, every one: it restarts only that spoke)."""
+    ovpn = [rel for rel in changed if rel.startswith(names.OPENVPN_PREFIX)]
+    if not ovpn:
+        return False
+    return role != "hub" or not all(rel.startswith(_CCD) or rel == _CRL for rel in ovpn)
+
+
+def ccd_spoke(rel: str) -> str | None:
+    """The spoke a hub's bundle file is the ccd file of, or None."""
+    return rel.removeprefix(_CCD) if rel.startswith(_CCD) else None
