@@ -52,12 +52,14 @@ def lab_folder() -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-RESTART = """\
+STOP = """\
 if [ -f {pid} ]; then
   kill "$(cat {pid})" 2>/dev/null
   for i in $(seq 50); do kill -0 "$(cat {pid})" 2>/dev/null || break; sleep 0.1; done
   rm -f {pid}
 fi
+"""
+RESTART = STOP + """\
 exec openvpn --cd "$VPCMESH_CONF_DIR" --config "$VPCMESH_CONFIG" --daemon vpcmt \
   --writepid {pid} --log-append {log}
 """
@@ -66,12 +68,14 @@ exec openvpn --cd "$VPCMESH_CONF_DIR" --config "$VPCMESH_CONFIG" --daemon vpcmt 
 def pull(vm: Vm, remote: Path, repo: Path, timeout: float = 30,
          key: Path | None = None) -> tuple[int, str]:
     """What the VM's timer runs, inside the VM's namespace, with the VM's own age key."""
-    script = vm.workdir / "restart.sh"
+    script, stop = vm.workdir / "restart.sh", vm.workdir / "stop.sh"
     script.write_text(RESTART.format(pid=vm.pidfile, log=vm.logfile))
+    stop.write_text(STOP.format(pid=vm.pidfile))
     proc = vm.exec(sys.executable, "-m", "vpcmesh", "pull", "--once", "--hostname", vm.name,
                    "--source", str(remote), "--age-key", str(key or KEYS / f"{vm.name}.agekey"),
                    "--trust-key", str(repo / "mesh/signing.pub"), "--root", str(vm.workdir),
-                   "--restart-cmd", f"sh {script}", "--pidfile", str(vm.pidfile),
+                   "--restart-cmd", f"sh {script}", "--stop-cmd", f"sh {stop}",
+                   "--pidfile", str(vm.pidfile),
                    "--health-timeout", str(timeout), check=False)
     return proc.returncode, proc.stderr
 

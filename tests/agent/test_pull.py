@@ -46,7 +46,7 @@ def version(build: Path, host: str = HOST) -> int:
 
 def installed(root: Path) -> dict[str, bytes]:
     return {k: v for k, v in read_tree(root).items()
-            if not k.startswith("var/") and k != "restarts"}
+            if not k.startswith("var/") and k not in ("restarts", "stops")}
 
 
 def restarts(root: Path) -> int:
@@ -121,7 +121,7 @@ def test_tampered_file(build: Path, installed_node: Path) -> None:
     resign(build / HOST, key, bump)
     (build / HOST / "openvpn/example.conf").write_text("script-security 2\nup /bin/sh\n")
     _reject(build, installed_node, f"{build}/{HOST}/openvpn/example.conf: does not match the"
-                                   " manifest (29 of 589 bytes, or another SHA-256); refusing"
+                                   " manifest (29 of 810 bytes, or another SHA-256); refusing"
                                    " the bundle")
 
 
@@ -162,7 +162,7 @@ def test_truncated_download(build: Path, installed_node: Path, tmp_path: Path,
     with https_server(build, tmp_path) as (server, url, ca):
         monkeypatch.setenv("SSL_CERT_FILE", str(ca))
         server.truncate.add(f"/{HOST}/openvpn/example.conf")
-        _reject(url, installed_node, f"{url}/{HOST}/openvpn/example.conf: truncated: 294 of 589"
+        _reject(url, installed_node, f"{url}/{HOST}/openvpn/example.conf: truncated: 405 of 810"
                                      " bytes arrived", trust=trust)
 
 
@@ -176,7 +176,8 @@ def test_source_unreachable(build: Path, installed_node: Path, tmp_path: Path) -
     assert code == 1 and stderr.startswith(f"{missing}: cannot fetch branch 'bundles':")
 
 
-def test_failed_health_check_restores_and_is_not_retried(build: Path, node: Path) -> None:
+def test_a_version_that_cannot_start_is_rolled_back_and_retried_with_backoff(
+        build: Path, node: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     assert pull(build, node)[0] == 0
     before, v = installed(node), version(build)
     mesh_conf = build / HOST / "openvpn/example.conf"
@@ -184,14 +185,53 @@ def test_failed_health_check_restores_and_is_not_retried(build: Path, node: Path
            {"openvpn/example.conf": mesh_conf.read_bytes() + b"verb 4\n"})
     code, stderr = pull(build, node, "--health-cmd", "false", "--health-timeout", "0")
     assert (code, stderr.splitlines()) == (1, [
-        f"{node}/etc/openvpn/client: version {v + 1} did not come up within 0s; restored"
-        f" version {v} and restarted it"])
+        f"{node}/etc/openvpn/client: version {v + 1} did not start within 0s; restored"
+        f" version {v} and restarted it; trying it again after 2026-12-01T00:02:00Z"])
     assert installed(node) == before
     assert restarts(node) == 3  # install, the failed version, the restored one
-    code, stderr = pull(build, node)
-    assert (code, stderr) == (1, f"{build}: version {v + 1} failed its health check before;"
-                                 " waiting for a newer one\n")
+    # Not before its time: the next timer run leaves it alone...
+    assert pull(build, node) == (1, f"{build}: version {v + 1} failed its health check (1"
+                                    " time(s)); trying it again after 2026-12-01T00:02:00Z\n")
     assert restarts(node) == 3
+    # ... then tries again, and waits twice as long after a second failure ...
+    monkeypatch.setenv("VPCMESH_NOW", "2026-12-01T00:02:00Z")
+    code, stderr = pull(build, node, "--health-cmd", "false", "--health-timeout", "0")
+    assert code == 1 and stderr.endswith("; trying it again after 2026-12-01T00:06:00Z\n")
+    status = json.loads(invoke("pull", "--status", "--json", "--root", node).stdout)
+    assert (status["version"], status["failed_version"], status["attempts"],
+            status["next_retry"]) == (v, v + 1, 2, "2026-12-01T00:06:00Z")
+    # ... and never gives up: once the cause is gone, the version goes in.
+    monkeypatch.setenv("VPCMESH_NOW", "2026-12-01T00:06:00Z")
+    assert pull(build, node) == (0, f"installed version {v + 1} and restarted OpenVPN\n")
+    status = json.loads(invoke("pull", "--status", "--json", "--root", node).stdout)
+    assert (status["version"], status["failed_version"], status["attempts"]) == (v + 1, None, 0)
+
+
+def test_backoff_is_capped_at_thirty_minutes() -> None:
+    from vpcmesh.agent.pull import retry_after
+
+    assert [int(retry_after(n).total_seconds() // 60) for n in range(1, 8)] == [
+        2, 4, 8, 16, 30, 30, 30]
+
+
+def test_a_first_install_that_cannot_start_stops_the_unit(build: Path, node: Path) -> None:
+    code, stderr = pull(build, node, "--health-cmd", "false", "--health-timeout", "0",
+                        "--stop-cmd", f"echo stopped >> {node}/stops")
+    assert (code, stderr.splitlines()) == (1, [
+        f"{node}/etc/openvpn/client: version {version(build)} did not start within 0s; nothing"
+        " was installed before, so OpenVPN is stopped; trying it again after"
+        " 2026-12-01T00:02:00Z"])
+    assert installed(node) == {"etc/hosts": b"127.0.0.1 localhost\n"}
+    assert (node / "stops").read_text() == "stopped\n" and restarts(node) == 1
+
+
+def test_a_tunnel_that_is_not_up_yet_keeps_the_new_version(build: Path, node: Path) -> None:
+    code, stderr = pull(build, node, "--health-cmd", "exit 75", "--health-timeout", "0")
+    assert (code, stderr) == (1, f"{node}/etc/openvpn/client: version {version(build)} is"
+                                 " installed and OpenVPN runs, but its tunnel did not come up"
+                                 " within 0s (has the hub pulled its bundle with this node?);"
+                                 " keeping it, OpenVPN keeps trying\n")
+    assert "etc/openvpn/client/example.conf" in installed(node)
 
 
 def test_overlapping_runs_are_safe(build: Path, node: Path) -> None:

@@ -156,22 +156,27 @@ def pki_renew_cmd(repo: Path, hostname: str | None) -> None:
               help="Seconds between pulls without --once.")
 @click.option("--restart-cmd", help="Restart OpenVPN with this shell command instead of"
                                     " systemctl restart openvpn-server@/openvpn-client@MESH.")
-@click.option("--health-cmd", help="Health check command (exit 0 = healthy) instead of"
-                                   " checking the process and the tunnel address.")
+@click.option("--stop-cmd", help="Stop OpenVPN with this shell command (after a first install"
+                                 " that cannot start) instead of systemctl stop.")
+@click.option("--health-cmd", help="Health check command instead of checking the process and"
+                                   " the tunnel address: exit 0 up, 75 running but not"
+                                   " connected yet (kept), anything else down (rolled back).")
 @click.option("--pidfile", type=click.Path(dir_okay=False, path_type=Path),
               help="OpenVPN's --writepid file, for the health check with --restart-cmd.")
 @click.option("--health-timeout", type=float, default=30, show_default=True,
               help="Seconds OpenVPN has to come up before the previous files come back.")
 @click.option("--status", "show_status", is_flag=True, help="Print what is installed; exit.")
+@click.option("--json", "as_json", is_flag=True, help="With --status: print JSON.")
 def pull_cmd(hostname: str | None, source: str | None, ref: str, age_key: Path | None,
              trust_key: Path | None, root: Path, once: bool, interval: float,
-             restart_cmd: str | None, health_cmd: str | None, pidfile: Path | None,
-             health_timeout: float, show_status: bool) -> None:
+             restart_cmd: str | None, stop_cmd: str | None, health_cmd: str | None,
+             pidfile: Path | None, health_timeout: float, show_status: bool,
+             as_json: bool) -> None:
     """Fetch this node's signed bundle, verify it, and install it safely."""
     from vpcmesh.commands import pull
 
     if show_status:
-        _exit(error_handler.run(lambda: pull.status(root)))
+        _exit(error_handler.run(lambda: pull.status(root, as_json)))
     missing = [n for n, v in (("--hostname", hostname), ("--source", source),
                               ("--age-key", age_key), ("--trust-key", trust_key)) if not v]
     if missing:
@@ -181,7 +186,8 @@ def pull_cmd(hostname: str | None, source: str | None, ref: str, age_key: Path |
     from vpcmesh.agent.service import ServiceOptions
 
     opts = PullOptions(hostname, age_key, trust_key, root,
-                       ServiceOptions(restart_cmd, health_cmd, pidfile, health_timeout))
+                       ServiceOptions(restart_cmd, health_cmd, pidfile, health_timeout,
+                                      stop_cmd))
     _exit(error_handler.run(lambda: pull.run(source, ref, opts, once, interval)))
 
 

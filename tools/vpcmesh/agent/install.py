@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vpcmesh.agent import system
+from vpcmesh.agent.state import AgentState
 from vpcmesh.bundle import names
 from vpcmesh.bundle.manifest import Manifest
 from vpcmesh.errors import VpcmeshError
@@ -25,6 +26,13 @@ class Target:
     hosts: Path
     mesh: str
     dropin: Path
+
+    @classmethod
+    def of_state(cls, state: AgentState, conf_dir: Path, root: Path) -> Target:
+        """Where the installed version lives, from the agent's state alone."""
+        return cls(conf_dir, f"{state.mesh}.conf",
+                   root / f"etc/sysctl.d/60-vpcmesh-{state.mesh}.conf", root / "etc/hosts",
+                   state.mesh, root / names.dropin_path(state.unit))
 
     @classmethod
     def of(cls, manifest: Manifest, root: Path) -> Target:

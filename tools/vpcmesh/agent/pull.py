@@ -11,9 +11,15 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from vpcmesh.agent.install import Installer, Target, layout
-from vpcmesh.agent.service import Service, ServiceOptions, impact
+from vpcmesh.agent.service import Health, Service, ServiceOptions, impact
 from vpcmesh.agent.sources import Source
-from vpcmesh.agent.state import AgentState, read_agent_state, write_agent_state
+from vpcmesh.agent.state import (
+    HEALTHY,
+    WAITING,
+    AgentState,
+    read_agent_state,
+    write_agent_state,
+)
 from vpcmesh.bundle import manifest as contract
 from vpcmesh.bundle import names
 from vpcmesh.bundle.manifest import Manifest
@@ -39,21 +45,32 @@ class PullResult:
     cut_off: tuple[str, ...] = ()  # spokes a hub dropped: removed, or revoked
 
 
-def check(manifest: Manifest, opts: PullOptions, state: AgentState, now: dt.datetime,
-          source: str) -> bool:
+RETRY_FIRST = dt.timedelta(minutes=2)  # one timer period
+RETRY_CAP = dt.timedelta(minutes=30)
+
+
+def retry_after(attempts: int) -> dt.timedelta:
+    """2, 4, 8, 16, then every 30 minutes: a failed version is retried, never abandoned."""
+    return min(RETRY_CAP, RETRY_FIRST * int(2 ** max(0, attempts - 1)))
+
+
+def check(manifest: Manifest, digest: str, opts: PullOptions, state: AgentState,
+          now: dt.datetime, source: str) -> bool:
     """False for a quiet no-op (the version is installed already); raises to refuse."""
     host, version = manifest.body.hostname, manifest.version
     if host != opts.hostname:
         raise VpcmeshError.at(source, f"the manifest is for '{host}', not"
                                       f" '{opts.hostname}'; refusing another node's bundle")
-    if version == state.version:
+    if version == state.version and digest in (state.manifest_sha256, ""):
         return False
     if version < state.version:
         raise VpcmeshError.at(source, f"version {version} is older than the installed"
                                       f" {state.version}; refusing a rollback")
-    if version == state.failed_version:
-        raise VpcmeshError.at(source, f"version {version} failed its health check before;"
-                                      " waiting for a newer one")
+    if version == state.failed_version and state.next_retry and \
+            now < contract.parse_time(state.next_retry):
+        raise VpcmeshError.at(source, f"version {version} failed its health check"
+                                      f" ({state.attempts} time(s)); trying it again after"
+                                      f" {state.next_retry}")
     if manifest.expires_at <= now:
         raise VpcmeshError.at(source, f"the manifest expired on {manifest.expires}; the"
                                       " source may be frozen or stale")
@@ -80,11 +97,26 @@ def _secret_files(opened: dict[str, object]) -> dict[str, str]:
     return {str(k): v for k, v in found.items()}
 
 
+def _recheck(state: AgentState, opts: PullOptions) -> PullResult:
+    """Nothing new, but the installed version was waiting for its tunnel: is it up now?"""
+    if not state.waiting:
+        return PullResult("unchanged", state.version)
+    conf_dir = opts.root / "etc/openvpn" / ("server" if "server@" in state.unit else "client")
+    service = Service(opts.service, Target.of_state(state, conf_dir, opts.root),
+                      unit=state.unit, address=state.vpn_address, mesh=state.mesh)
+    if service.probe_once() is Health.UP:
+        write_agent_state(opts.root, replace(state, health=HEALTHY, last_error=None))
+        return PullResult("unchanged", state.version)
+    raise VpcmeshError.at(str(conf_dir), f"version {state.version} is installed and OpenVPN"
+                                         " runs, but its tunnel is still not up; has the hub"
+                                         " pulled its bundle with this node?")
+
+
 def pull(source: Source, opts: PullOptions, now: dt.datetime) -> PullResult:
     state = read_agent_state(opts.root)
     fetched = source.manifest(opts.hostname, state.etag)
     if fetched is None:
-        return PullResult("unchanged", state.version)
+        return _recheck(state, opts)
     try:
         trust = opts.trust_key.read_bytes()
     except OSError as exc:
@@ -92,10 +124,12 @@ def pull(source: Source, opts: PullOptions, now: dt.datetime) -> PullResult:
     manifest = contract.verify(fetched.manifest, fetched.signature,
                                contract.load_trust_key(trust, str(opts.trust_key)),
                                str(opts.trust_key), source.name)
-    if not check(manifest, opts, state, now, source.name):
-        if fetched.etag != state.etag:
-            write_agent_state(opts.root, replace(state, etag=fetched.etag))
-        return PullResult("unchanged", state.version)
+    digest = hashlib.sha256(fetched.manifest).hexdigest()
+    if not check(manifest, digest, opts, state, now, source.name):
+        if fetched.etag != state.etag or not state.manifest_sha256:
+            state = replace(state, etag=fetched.etag, manifest_sha256=digest)
+            write_agent_state(opts.root, state)
+        return _recheck(state, opts)
     version = manifest.version
     files = fetch_files(source, manifest, opts.hostname)
     if names.SECRETS not in files:
@@ -109,29 +143,51 @@ def pull(source: Source, opts: PullOptions, now: dt.datetime) -> PullResult:
     installer = Installer(opts.root, layout(target, files, _secret_files(opened)), state.files)
     done = replace(state, hostname=opts.hostname, mesh=manifest.body.mesh, version=version,
                    commit=manifest.commit, installed_at=contract.format_time(now),
-                   etag=fetched.etag, files=installer.managed, failed_version=None,
-                   last_error=None)
+                   etag=fetched.etag, files=installer.managed, manifest_sha256=digest,
+                   unit=manifest.unit, vpn_address=manifest.body.vpn_address, health=HEALTHY,
+                   failed_version=None, attempts=0, next_retry=None, last_error=None)
     if not installer.pending:
-        write_agent_state(opts.root, done)
+        write_agent_state(opts.root, replace(done, health=state.health or HEALTHY))
         return PullResult("recorded", version)
     installer.install()
     installer.reload_systemd()
-    service = Service(opts.service, target, manifest)
+    service = Service(opts.service, target, unit=manifest.unit,
+                      address=manifest.body.vpn_address, mesh=manifest.body.mesh)
     effect = impact(installer, target, manifest.body.role == "hub")
-    restart = effect.restart
     service.disconnect(effect)
-    if restart:
+    if effect.restart:
         service.restart()
-        if not service.healthy():
-            installer.restore()
-            service.restart()
-            failed = replace(state, failed_version=version,
-                             last_error=f"version {version} failed its health check")
-            write_agent_state(opts.root, failed)
-            raise VpcmeshError.at(str(target.conf_dir), f"version {version} did not come up"
-                                  f" within {opts.service.health_timeout:g}s; restored version"
-                                  f" {state.version} and restarted it")
+        found = service.health()
+        if found is Health.DOWN:
+            _roll_back(installer, service, state, version, now, opts, target)
+        if found is Health.WAITING:
+            write_agent_state(opts.root, replace(done, health=WAITING, last_error=(
+                f"version {version}: OpenVPN runs, but its tunnel is not up yet")))
+            raise VpcmeshError.at(str(target.conf_dir), f"version {version} is installed and"
+                                  " OpenVPN runs, but its tunnel did not come up within"
+                                  f" {opts.service.health_timeout:g}s (has the hub pulled its"
+                                  " bundle with this node?); keeping it, OpenVPN keeps trying")
     installer.apply_sysctl()
     write_agent_state(opts.root, done)
-    return PullResult("installed", version, restart, effect.openvpn, effect.reconnect,
+    return PullResult("installed", version, effect.restart, effect.openvpn, effect.reconnect,
                       effect.drop)
+
+
+def _roll_back(installer: Installer, service: Service, state: AgentState, version: int,
+               now: dt.datetime, opts: PullOptions, target: Target) -> None:
+    """This config cannot start: the previous files back (or, on a first install, none and
+    the unit stopped), and the version retried later, with backoff."""
+    installer.restore()
+    if state.version:
+        service.restart()
+        after = f"restored version {state.version} and restarted it"
+    else:
+        service.stop()
+        after = "nothing was installed before, so OpenVPN is stopped"
+    attempts = state.attempts + 1 if state.failed_version == version else 1
+    retry = contract.format_time(now + retry_after(attempts))
+    message = (f"version {version} did not start within {opts.service.health_timeout:g}s;"
+               f" {after}; trying it again after {retry}")
+    write_agent_state(opts.root, replace(state, failed_version=version, attempts=attempts,
+                                         next_retry=retry, last_error=message))
+    raise VpcmeshError.at(str(target.conf_dir), message)

@@ -8,13 +8,13 @@ import re
 import shlex
 import time
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 
 from vpcmesh.agent import system
 from vpcmesh.agent.install import Installer, Target
 from vpcmesh.agent.management import Management
 from vpcmesh.bundle import effects, names
-from vpcmesh.bundle.manifest import Manifest
 from vpcmesh.errors import VpcmeshError
 
 log = logging.getLogger("vpcmesh.agent")
@@ -26,6 +26,18 @@ class ServiceOptions:
     health_cmd: str | None = None
     pidfile: Path | None = None
     health_timeout: float = 30.0
+    stop_cmd: str | None = None
+
+
+class Health(Enum):
+    UP = "up"  # running, with its tunnel address
+    WAITING = "waiting"  # running, but not connected yet: the peer may not have caught up
+    DOWN = "down"  # not running: this config cannot start
+
+# --health-cmd's answer for "running, not connected yet" (EX_TEMPFAIL); 0 is up, else down.
+HEALTH_WAITING_EXIT = 75
+# A process seen down this long, after this grace, is not going to start.
+_GRACE, _DOWN_FOR = 2.0, 2.0
 
 
 @dataclass(frozen=True)
@@ -79,12 +91,12 @@ def impact(installer: Installer, target: Target, hub: bool) -> Impact:
 
 
 class Service:
-    def __init__(self, opts: ServiceOptions, target: Target, manifest: Manifest) -> None:
+    def __init__(self, opts: ServiceOptions, target: Target, unit: str, address: str,
+                 mesh: str) -> None:
         self.opts, self.target = opts, target
-        self.unit, self.mesh = manifest.unit, manifest.body.mesh
-        self.address = manifest.body.vpn_address
+        self.unit, self.mesh, self.address = unit, mesh, address
         self.env = {"VPCMESH_CONF_DIR": str(target.conf_dir), "VPCMESH_CONFIG": target.config,
-                    "VPCMESH_MESH": manifest.body.mesh, "VPCMESH_UNIT": self.unit}
+                    "VPCMESH_MESH": mesh, "VPCMESH_UNIT": unit}
 
     def restart(self) -> None:
         if self.opts.restart_cmd is not None:
@@ -113,6 +125,15 @@ class Service:
         except VpcmeshError as exc:
             log.warning("%s; the change applies when the spoke next connects", exc)
 
+    def stop(self) -> None:
+        """After a first install that cannot start: no unit left running without a config."""
+        if self.opts.stop_cmd is not None:
+            code = system.shell(self.opts.stop_cmd, self.env)
+            log.info("stopped OpenVPN (%s): exit %d", self.opts.stop_cmd, code)
+            return
+        code = system.systemctl("stop", self.unit)
+        log.info("stopped OpenVPN (systemctl stop %s): exit %d", shlex.quote(self.unit), code)
+
     def _process_up(self) -> bool:
         if self.opts.pidfile is not None:
             try:
@@ -127,13 +148,34 @@ class Service:
     def _address_up(self) -> bool:
         return f"inet {self.address}/" in system.ipv4_addresses()
 
-    def healthy(self) -> bool:
-        deadline = time.monotonic() + self.opts.health_timeout
+    def probe_once(self) -> Health:
+        return self._probe()
+
+    def _probe(self) -> Health:
+        if self.opts.health_cmd is not None:
+            code = system.shell(self.opts.health_cmd, self.env)
+            return (Health.UP if code == 0 else Health.WAITING if code == HEALTH_WAITING_EXIT
+                    else Health.DOWN)
+        if not self._process_up():
+            return Health.DOWN
+        return Health.UP if self._address_up() else Health.WAITING
+
+    def health(self) -> Health:
+        """UP as soon as it is; DOWN once the process has stayed down past a short grace
+        (no need to wait out the timeout for a config that cannot start); else, at the
+        timeout, what it is then."""
+        start = time.monotonic()
+        deadline = start + self.opts.health_timeout
+        down_since: float | None = None
         while True:
-            if self.opts.health_cmd is not None:
-                ok = system.shell(self.opts.health_cmd, self.env) == 0
+            found = self._probe()
+            now = time.monotonic()
+            if found is Health.UP or now >= deadline:
+                return found
+            if found is Health.DOWN:
+                down_since = down_since if down_since is not None else now
+                if now - start >= _GRACE and now - down_since >= _DOWN_FOR:
+                    return found
             else:
-                ok = self._process_up() and self._address_up()
-            if ok or time.monotonic() >= deadline:
-                return ok
+                down_since = None
             time.sleep(0.5)

@@ -13,6 +13,8 @@ from pathlib import Path
 from vpcmesh.fsio import replace_file
 
 STATE_DIR = "var/lib/vpcmesh"
+HEALTHY = "healthy"
+WAITING = "waiting for the tunnel"  # OpenVPN runs, but has not connected yet
 
 
 @dataclass(frozen=True)
@@ -24,8 +26,18 @@ class AgentState:
     installed_at: str = ""
     etag: str | None = None
     files: tuple[str, ...] = ()  # what the agent installed, to remove later
-    failed_version: int | None = None
+    manifest_sha256: str = ""  # of the installed manifest: a same-numbered other one is new
+    unit: str = ""  # the OpenVPN unit and tunnel address of what is installed, so that a
+    vpn_address: str = ""  # pull with nothing new can still check on the tunnel
+    health: str = ""  # HEALTHY, WAITING, or "" before any install
+    failed_version: int | None = None  # failed its health check; retried, never abandoned
+    attempts: int = 0  # how often failed_version failed
+    next_retry: str | None = None  # not before this time (UTC)
     last_error: str | None = None
+
+    @property
+    def waiting(self) -> bool:
+        return self.health == WAITING
 
 
 def state_path(root: Path) -> Path:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import logging
 import time
 from dataclasses import asdict, replace
@@ -16,11 +17,14 @@ from vpcmesh.errors import VpcmeshError
 log = logging.getLogger("vpcmesh.agent")
 
 
-def status(root: Path) -> int:
+def status(root: Path, as_json: bool = False) -> int:
     state = read_agent_state(root)
-    for key, value in asdict(state).items():
-        if key != "files":
-            click.echo(f"{key}: {'-' if value in (None, '') else value}")
+    shown = {k: v for k, v in asdict(state).items() if k != "files"}
+    if as_json:
+        click.echo(json.dumps(shown, indent=2, sort_keys=True))
+        return 0
+    for key, value in shown.items():
+        click.echo(f"{key}: {'-' if value in (None, '') else value}")
     return 0
 
 

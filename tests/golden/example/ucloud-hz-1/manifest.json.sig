@@ -1,1 +1,1 @@
-asXcNm5ehRQ+iWCY22jiumQNAt8bmQFAJqwjEOy3Hcn5mJ5lAiS86+ZI2MeYHZC1zGdGwl4iXAzUqYfiho7JDA==
+STGHk4RBerrGMjwkyUcgGxpMNDdepCrm7GYPyCpoSNY2Psm3x+Lkl1wUuG/We1ssZoWaTr3HzteMpggkIalXBQ==
