@@ -35,6 +35,10 @@ def test_a_day_in_the_life(tmp_path: Path, admin_key: Path) -> None:
     git(repo, "config", "user.name", "ops")
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "a mesh with its hub")
+    origin = tmp_path / "origin.git"  # where the team pushes: GitHub or Gitea
+    subprocess.run(["git", "init", "-q", "--bare", str(origin)], check=True)
+    git(repo, "remote", "add", "origin", str(origin))
+    git(repo, "push", "-q", "origin", "main")
     subprocess.run(["git", "init", "-q", "--bare", str(published)], check=True)
 
     # a pull request adds a spoke
@@ -56,14 +60,16 @@ def test_a_day_in_the_life(tmp_path: Path, admin_key: Path) -> None:
                             "value": "172.17.0.10"}]
     assert git(repo, "status", "--porcelain") == ""  # plan writes nothing
 
-    # merged; main publishes and records what it issued
+    # merged; main signs, records what it issued, then publishes that commit
     git(repo, "checkout", "-q", "main")
     git(repo, "merge", "-q", "--ff-only", "add-spoke")
-    ok("publish", "--repo", repo, "--to", published)
+    ok("sign", "--repo", repo)
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "record issued certificates")
+    git(repo, "push", "-q", "origin", "main")
+    ok("publish", "--repo", repo, "--to", published)
     assert git(published, "log", "--format=%s", "bundles").splitlines() == [
-        f"Publish bundles from {git(repo, 'rev-parse', 'HEAD~1')[:12]}"]
+        f"Publish bundles from {git(repo, 'rev-parse', 'HEAD')[:12]}"]
 
     # the new VM's timer pulls its bundle
     node = tmp_path / "spoke-1-root"

@@ -234,6 +234,19 @@ def test_a_tunnel_that_is_not_up_yet_keeps_the_new_version(build: Path, node: Pa
     assert "etc/openvpn/client/example.conf" in installed(node)
 
 
+def test_a_different_bundle_under_the_same_version_is_installed(build: Path,
+                                                                installed_node: Path) -> None:
+    # Versions cannot collide any more, but an agent must never sit on a stale bundle because
+    # two differed only in content: it compares the manifest's digest too.
+    conf = build / HOST / "openvpn/example.conf"
+    resign(build / HOST, signing_key(build.parent), lambda m: None,
+           {"openvpn/example.conf": conf.read_bytes() + b"verb 4\n"})
+    assert pull(build, installed_node) == (
+        0, f"installed version {version(build)} and restarted OpenVPN\n")
+    assert (installed_node / "etc/openvpn/client/example.conf").read_bytes().endswith(
+        b"verb 4\n")
+
+
 def test_overlapping_runs_are_safe(build: Path, node: Path) -> None:
     import fcntl
     import os

@@ -281,12 +281,16 @@ def plan_cmd(repo: Path, base_ref: str | None, as_json: bool) -> None:
 @repo_option
 @click.option("--to", "to", required=True, help="A git remote URL or path to publish to.")
 @click.option("--branch", default="bundles", show_default=True, help="The branch nodes pull.")
-def publish_cmd(repo: Path, to: str, branch: str) -> None:
-    """Render and sign, then commit build/ to BRANCH of a git remote (one commit per
-    publish, none when nothing changed). Needs the admin key when bundles need signing."""
+@click.option("--allow-dirty", is_flag=True,
+              help="Publish even with uncommitted changes, an unpushed HEAD, or bundles"
+                   " signed elsewhere (for the brave).")
+def publish_cmd(repo: Path, to: str, branch: str, allow_dirty: bool) -> None:
+    """Commit build/ of a clean, pushed checkout to BRANCH of a git remote (one commit per
+    publish, none when nothing changed); refuses anything the published bundles could
+    diverge from. Run 'vpcmesh sign' and commit what it writes first."""
     from vpcmesh.commands.publish import publish
 
-    _exit(error_handler.run(lambda: publish(repo, to, branch)))
+    _exit(error_handler.run(lambda: publish(repo, to, branch, allow_dirty)))
 
 
 @main.command("guard")

@@ -118,43 +118,89 @@ def members_at(root: Path, ref: str) -> tuple[str, dict[str, tuple[str, bytes]]]
     return str(commit.hexsha), members
 
 
-def publish(files: dict[str, bytes], remote: str, branch: str, message: str,
-            scratch: Path) -> str | None:
-    """Make `branch` on `remote` hold exactly `files` at its root, in one new commit;
-    None when it already does (a second publish of the same input commits nothing)."""
-    repo = git.Repo.init(scratch)
-    with repo.config_writer() as config:
-        config.set_value("user", "name", "vpcmesh publish")
-        config.set_value("user", "email", "vpcmesh@localhost")
-    repo.git.remote("add", "origin", remote)
+def dirty_paths(root: Path) -> list[str]:
+    """What differs from HEAD under `root` (changed, staged, deleted or untracked, not
+    ignored), by path relative to `root`."""
+    runner = git.Git(str(root))
     try:
-        repo.git.fetch("--quiet", "--depth", "1", "origin",
-                       f"+refs/heads/{branch}:refs/remotes/origin/{branch}")
-        exists = True
-    except GitCommandError as exc:
-        if "couldn't find remote ref" not in (exc.stderr or ""):
+        changed = runner.diff("--name-only", "--relative", "HEAD", "--", ".")
+        untracked = runner.ls_files("--others", "--exclude-standard", "--", ".")
+    except (GitCommandError, NoSuchPathError):
+        raise VpcmeshError.at(str(root), "not a git repository with a commit") from None
+    return sorted({*str(changed).splitlines(), *str(untracked).splitlines()} - {""})
+
+
+def remotes_containing(root: Path, commit: str) -> list[str]:
+    """The remote-tracking branches that contain `commit` (as last fetched or pushed)."""
+    try:
+        out = repo_at(root).git.branch("-r", "--contains", commit)
+    except GitCommandError:
+        return []
+    return [line.strip() for line in str(out).splitlines() if line.strip()]
+
+
+def is_ancestor(root: Path, ancestor: str, commit: str) -> bool:
+    try:
+        repo_at(root).git.merge_base("--is-ancestor", ancestor, commit)
+    except GitCommandError:
+        return False
+    return True
+
+
+class Publication:
+    """The branch nodes pull, fetched into a scratch repository: what it holds now, and one
+    new commit that makes it hold exactly the new files."""
+
+    def __init__(self, scratch: Path, remote: str, branch: str) -> None:
+        self.scratch, self.remote, self.branch = scratch, remote, branch
+        self.repo = git.Repo.init(scratch)
+        with self.repo.config_writer() as config:
+            config.set_value("user", "name", "vpcmesh publish")
+            config.set_value("user", "email", "vpcmesh@localhost")
+        self.repo.git.remote("add", "origin", remote)
+        try:
+            self.repo.git.fetch("--quiet", "--depth", "1", "origin",
+                                f"+refs/heads/{branch}:refs/remotes/origin/{branch}")
+            self.exists = True
+        except GitCommandError as exc:
+            if "couldn't find remote ref" not in (exc.stderr or ""):
+                detail = (exc.stderr or "").strip().replace("\n", " ")
+                raise VpcmeshError.at(remote, f"cannot fetch: {detail}") from None
+            self.exists = False
+
+    def current(self, rel: str) -> bytes | None:
+        """A file as the branch holds it now, or None."""
+        if not self.exists:
+            return None
+        try:
+            blob = self.repo.commit(f"origin/{self.branch}").tree / rel
+        except KeyError:
+            return None
+        data: bytes = blob.data_stream.read()
+        return data
+
+    def push(self, files: dict[str, bytes], message: str) -> str | None:
+        """One new commit holding exactly `files`; None when the branch already does."""
+        repo, scratch, branch = self.repo, self.scratch, self.branch
+        if self.exists:
+            repo.git.checkout("--quiet", "-B", branch, f"origin/{branch}")
+            repo.git.rm("-r", "--quiet", "--cached", "--ignore-unmatch", ".")
+        else:
+            repo.git.checkout("--quiet", "--orphan", branch)
+        for child in scratch.iterdir():
+            if child.name != ".git":
+                shutil.rmtree(child) if child.is_dir() else child.unlink()
+        for rel, data in files.items():
+            path = scratch / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        repo.git.add("--all", ".")
+        if self.exists and not repo.git.diff("--cached", "--name-only", f"origin/{branch}"):
+            return None
+        repo.git.commit("--quiet", "-m", message)
+        try:
+            repo.git.push("--quiet", "origin", f"HEAD:refs/heads/{branch}")
+        except GitCommandError as exc:
             detail = (exc.stderr or "").strip().replace("\n", " ")
-            raise VpcmeshError.at(remote, f"cannot fetch: {detail}") from None
-        exists = False
-    if exists:
-        repo.git.checkout("--quiet", "-B", branch, f"origin/{branch}")
-        repo.git.rm("-r", "--quiet", "--cached", "--ignore-unmatch", ".")
-    else:
-        repo.git.checkout("--quiet", "--orphan", branch)
-    for child in scratch.iterdir():
-        if child.name != ".git":
-            shutil.rmtree(child) if child.is_dir() else child.unlink()
-    for rel, data in files.items():
-        path = scratch / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(data)
-    repo.git.add("--all", ".")
-    if exists and not repo.git.diff("--cached", "--name-only", f"origin/{branch}"):
-        return None
-    repo.git.commit("--quiet", "-m", message)
-    try:
-        repo.git.push("--quiet", "origin", f"HEAD:refs/heads/{branch}")
-    except GitCommandError as exc:
-        detail = (exc.stderr or "").strip().replace("\n", " ")
-        raise VpcmeshError.at(remote, f"cannot push to '{branch}': {detail}") from None
-    return str(repo.head.commit.hexsha)
+            raise VpcmeshError.at(self.remote, f"cannot push to '{branch}': {detail}") from None
+        return str(repo.head.commit.hexsha)

@@ -6,29 +6,92 @@ from pathlib import Path
 import click
 
 from vpcmesh import git
+from vpcmesh.bundle import manifest as contract
 from vpcmesh.bundle import names
 from vpcmesh.compiler.pipeline import Request, build, snapshot
-from vpcmesh.errors import Problem, VpcmeshError
+from vpcmesh.compiler.signing import DIRTY
+from vpcmesh.errors import Location, Problem, VpcmeshError
 from vpcmesh.fsio import read_tree
 from vpcmesh.model.layout import BUILD_DIR
 
+_BRAVE = " (or --allow-dirty, to publish anyway)"
 
-def publish(root: Path, to: str, branch: str) -> int:
+
+def _source(root: Path, allow_dirty: bool) -> str:
+    """HEAD, when it is what the bundles will be: committed, and on a remote branch."""
+    head = git.head_commit(root)
+    if head is None:
+        raise VpcmeshError.at(str(root), "not a git repository with a commit: publish takes a"
+                                         " commit")
+    if allow_dirty:
+        return head
+    dirty = git.dirty_paths(root)
+    if dirty:
+        shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
+        raise VpcmeshError.at(dirty[0], f"uncommitted changes ({shown}): publish takes a"
+                                        f" commit; commit or stash them{_BRAVE}")
+    if not git.remotes_containing(root, head):
+        raise VpcmeshError.at(str(root), f"HEAD {head[:12]} is on no remote branch: push it"
+                                         " first, so that the commit the bundles come from"
+                                         f" exists for everyone{_BRAVE}")
+    return head
+
+
+def _check(root: Path, head: str, hosts: list[str], files: dict[str, bytes],
+           publication: git.Publication, allow_dirty: bool) -> list[Problem]:
+    problems = []
+    for host in hosts:
+        rel = f"{host}/{names.MANIFEST}"
+        new = contract.parse(files[rel], f"{BUILD_DIR}/{rel}")
+        if not allow_dirty and (new.commit.endswith(DIRTY) or not (
+                new.commit == head or git.is_ancestor(root, new.commit, head))):
+            problems.append(Problem(Location(f"{BUILD_DIR}/{rel}"), f"signed from"
+                                    f" {new.commit[:18]}, which is not in the history of"
+                                    f" {head[:12]}: run 'vpcmesh sign' on this commit,"
+                                    f" commit what it writes, and publish again{_BRAVE}"))
+        current = publication.current(rel)
+        if current is None:
+            continue
+        try:
+            old = contract.parse(current, f"{publication.branch}:{rel}")
+        except VpcmeshError:
+            continue  # not a manifest this version reads: the new one replaces it
+        same = old.version == new.version
+        if old.version > new.version or (same and current != files[rel]):
+            other = " with other content" if same else ""
+            problems.append(Problem(Location(f"{BUILD_DIR}/{rel}"), f"version {new.version}"
+                                    f" of {host}, but '{publication.branch}' already has"
+                                    f" version {old.version}{other}: mesh/state.yaml is"
+                                    " behind what was published (lost or reverted?); restore"
+                                    " it from git"))
+    return problems
+
+
+def publish(root: Path, to: str, branch: str, allow_dirty: bool = False) -> int:
+    head = _source(root, allow_dirty)
     # Render and sign first, so what goes out is exactly what the repository says.
     built = build(root, snapshot(root), Request(require_signing=True))
+    if built.written and not allow_dirty:
+        raise VpcmeshError([Problem(Location(rel), "written by this publish's render: the"
+                                    " repository was not signed and committed; run 'vpcmesh"
+                                    " sign', commit and push what it writes, and publish"
+                                    f" again{_BRAVE}") for rel in built.written])
     files = read_tree(root / BUILD_DIR)
-    unsigned = [n.hostname for n in built.plan.nodes
-                if f"{n.hostname}/{names.MANIFEST}" not in files]
+    hosts = [n.hostname for n in built.plan.nodes]
+    unsigned = [h for h in hosts if f"{h}/{names.MANIFEST}" not in files]
     if unsigned:
         raise VpcmeshError([Problem(built.plan.mesh.doc.at(), f"{h}: no signed manifest")
                             for h in unsigned])
-    source = git.head_commit(root) or "none"
-    message = (f"Publish bundles from {source[:12]}\n\nSource commit: {source}\n"
-               f"Nodes: {len(built.plan.nodes)}\n")
+    message = (f"Publish bundles from {head[:12]}\n\nSource commit: {head}\n"
+               f"Nodes: {len(hosts)}\n")
     with tempfile.TemporaryDirectory() as scratch:
-        commit = git.publish(files, to, branch, message, Path(scratch))
+        publication = git.Publication(Path(scratch), to, branch)
+        problems = _check(root, head, hosts, files, publication, allow_dirty)
+        if problems:
+            raise VpcmeshError(problems)
+        commit = publication.push(files, message)
     if commit is None:
         click.echo(f"{to} {branch}: already up to date", err=True)
     else:
-        click.echo(f"{to} {branch}: published {commit[:12]} from {source[:12]}", err=True)
+        click.echo(f"{to} {branch}: published {commit[:12]} from {head[:12]}", err=True)
     return 0

@@ -18,6 +18,7 @@ from pathlib import Path
 from vpcmesh import clock
 from vpcmesh.bundle import names
 from vpcmesh.compiler import stamp
+from vpcmesh.compiler.signing import DIRTY
 from vpcmesh.compiler.staging import Staging
 from vpcmesh.errors import Location, Problem, Severity, VpcmeshError
 from vpcmesh.fsio import replace_file
@@ -113,7 +114,6 @@ def _write_repository(root: Path, changes: Changes) -> list[str]:
 def build(root: Path, snap: Snapshot, request: Request = Request(),
           progress: Progress | None = None) -> Built:
     # The issuer (sops, keys), rendering and git only here: validate does without them.
-    from vpcmesh import git
     from vpcmesh.compiler import signing
     from vpcmesh.pki import issuing
     from vpcmesh.pki.admin import (
@@ -127,6 +127,7 @@ def build(root: Path, snap: Snapshot, request: Request = Request(),
     from vpcmesh.secrets import sopsconfig
 
     loaded = load(snap, request)
+    checkout = _Checkout(root)  # before this render writes anything into the repository
     plan, store, actions = loaded.plan, loaded.store, loaded.actions
     warnings = list(loaded.warnings)
     written: list[str] = []
@@ -163,7 +164,8 @@ def build(root: Path, snap: Snapshot, request: Request = Request(),
         warnings += remaining
         files, state = render_build(plan, loaded.previous, store)
         signer = None
-        todo = signing.pending(plan, files, loaded.previous.bundles, loaded.now)
+        previous = loaded.previous
+        todo = signing.pending(plan, files, previous.bundles, loaded.now, checkout.stale)
         if todo.due:
             if admin_key_configured():
                 admin = admin or read_admin_secrets(snap, store)
@@ -171,14 +173,16 @@ def build(root: Path, snap: Snapshot, request: Request = Request(),
             elif request.require_signing:
                 raise VpcmeshError.at(ADMIN_SECRETS, "signing bundles needs the admin age key;"
                                                      f" {SET_ADMIN_KEY}")
-        commit = git.head_commit(root) or "none"
-        signed = signing.sign_build(plan, files, todo, loaded.previous.bundles, loaded.now,
-                                    commit, signer)
+        commit = checkout.label() if signer is not None else checkout.head
+        signed = signing.sign_build(plan, files, todo, previous.bundles, loaded.now, commit,
+                                    signer, previous.retired)
         if signed.unsigned:
             warnings.append(Problem(Location(ADMIN_SECRETS), "not signed (no admin age key set):"
                                     f" {', '.join(signed.unsigned)}; their manifests are left out"
                                     " until 'vpcmesh sign' runs with the key", Severity.WARNING))
-        state = replace(state, bundles=signed.bundles)
+        state = replace(state, bundles=signed.bundles,
+                        retired=signing.retire(previous.bundles, previous.retired,
+                                               {n.hostname for n in plan.nodes}))
         changed = staging.finish(signed.files)
         rules = sopsconfig.render_rules(list(plan.mesh.admins),
                                         [(n.hostname, n.age_recipient) for n in plan.nodes])
@@ -197,6 +201,37 @@ def build(root: Path, snap: Snapshot, request: Request = Request(),
             stamp.write(root, after, build_dir, staging.digests,
                         _horizon(plan, store, state, loaded.now))
         return Built(plan, actions, changed, tuple(written), tuple(warnings))
+
+
+class _Checkout:
+    """The git commit a render signs from, and whether its inputs had uncommitted changes
+    when it started (what it writes itself does not count)."""
+
+    def __init__(self, root: Path) -> None:
+        from vpcmesh import git
+        from vpcmesh.model.layout import INPUTS
+
+        self.root, self.git = root, git
+        self.head = git.head_commit(root) or "none"
+        self.clean = self.head == "none" or not any(
+            rel.split("/")[0] in INPUTS for rel in git.dirty_paths(root))
+        self.known: dict[str, bool] = {}
+
+    def stale(self, commit: str) -> bool:
+        """A signature to make again from this clean checkout: its commit is marked dirty,
+        or is not in this history (a copied repository, a rewritten branch)."""
+        if not self.clean or self.head == "none" or commit == self.head:
+            return False
+        if commit.endswith(DIRTY):
+            return True
+        if commit not in self.known:
+            self.known[commit] = commit != "none" and self.git.is_ancestor(self.root, commit,
+                                                                           self.head)
+        return not self.known[commit]
+
+    def label(self) -> str:
+        """What a manifest signed now names as its commit."""
+        return self.head if self.clean else self.head + DIRTY
 
 
 def _early_store(plan: Plan, store: Store, public: Changes) -> Store:

@@ -18,6 +18,9 @@ from vpcmesh.planning.addresses import Plan
 from vpcmesh.rendering.render import FileMap, by_node, conf_dir
 
 Signer = Callable[[bytes], bytes]
+# A manifest signed from uncommitted changes names its commit so; publish refuses it, and
+# the next sign on a clean checkout signs it again.
+DIRTY = "-dirty"
 
 
 @dataclass(frozen=True)
@@ -44,9 +47,13 @@ def _bodies(plan: Plan, files: FileMap) -> dict[str, Body]:
 
 
 def needs_signing(previous: Signed | None, body_digest: str, now: dt.datetime,
-                  validity: dt.timedelta) -> bool:
-    """Only new content, or a signature within the last third of its validity."""
+                  validity: dt.timedelta, stale: Callable[[str], bool] | None = None) -> bool:
+    """Only new content, a signature within the last third of its validity, or one whose
+    commit `stale` says is no longer right (made from uncommitted changes, or from a commit
+    that is not in this checkout's history: a copied repository, a rewritten branch)."""
     if previous is None or previous.digest != body_digest:
+        return True
+    if stale is not None and stale(previous.commit):
         return True
     return parse_time(previous.expires) - now <= validity / 3
 
@@ -56,8 +63,10 @@ def _manifest(body: Body, signed: Signed) -> Manifest:
 
 
 def sign(body: Body, previous: Signed | None, commit: str, now: dt.datetime,
-         validity: dt.timedelta, signer: Signer) -> Signed:
-    unsigned = Signed(version=(previous.version if previous else 0) + 1, digest=body.digest(),
+         validity: dt.timedelta, signer: Signer, floor: int = 0) -> Signed:
+    """`floor`: the last version this node had before it was removed, if it was."""
+    version = max(previous.version if previous else 0, floor) + 1
+    unsigned = Signed(version=version, digest=body.digest(),
                       commit=commit, signed_at=format_time(now),
                       expires=format_time(now + validity), signature="")
     signature = signer(_manifest(body, unsigned).to_bytes())
@@ -71,15 +80,17 @@ def files_for(body: Body, signed: Signed) -> dict[str, bytes]:
 
 
 def pending(plan: Plan, files: FileMap, previous: Mapping[str, Signed],
-            now: dt.datetime) -> Pending:
+            now: dt.datetime, stale: Callable[[str], bool] | None = None) -> Pending:
     validity = dt.timedelta(days=plan.mesh.bundle_validity_days)
     bodies = _bodies(plan, files)
     return Pending(bodies, [h for h, body in bodies.items()
-                            if needs_signing(previous.get(h), body.digest(), now, validity)])
+                            if needs_signing(previous.get(h), body.digest(), now, validity,
+                                             stale)])
 
 
 def sign_build(plan: Plan, files: FileMap, todo: Pending, previous: Mapping[str, Signed],
-               now: dt.datetime, commit: str, signer: Signer | None) -> SignedBuild:
+               now: dt.datetime, commit: str, signer: Signer | None,
+               retired: Mapping[str, int] | None = None) -> SignedBuild:
     validity = dt.timedelta(days=plan.mesh.bundle_validity_days)
     out = dict(files)
     bundles: dict[str, Signed] = {}
@@ -93,9 +104,18 @@ def sign_build(plan: Plan, files: FileMap, todo: Pending, previous: Mapping[str,
                 if signed is not None:
                     bundles[host] = signed  # keep the sequence; the old manifest is not shown
                 continue
-            signed = sign(body, signed, commit, now, validity, signer)
+            signed = sign(body, signed, commit, now, validity, signer,
+                          (retired or {}).get(host, 0))
         assert signed is not None  # not due means signed before
         bundles[host] = signed
         for name, data in files_for(body, signed).items():
             out[f"{host}/{name}"] = data
     return SignedBuild(dict(sorted(out.items())), bundles, tuple(unsigned))
+
+
+def retire(previous: Mapping[str, Signed], retired: Mapping[str, int],
+           present: set[str]) -> dict[str, int]:
+    """The last version of every node no longer in the mesh, for when one comes back."""
+    out = {h: v for h, v in retired.items() if h not in present}
+    out.update({h: s.version for h, s in previous.items() if h not in present})
+    return dict(sorted(out.items()))

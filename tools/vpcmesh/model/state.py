@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from ipaddress import IPv4Address
 
 from vpcmesh.errors import Problem, VpcmeshError
 from vpcmesh.model.cache import key
-from vpcmesh.model.layout import STATE_FILE
+from vpcmesh.model.layout import ISSUED_DIR, STATE_FILE
 from vpcmesh.model.snapshot import Snapshot
 from vpcmesh.model.yamlio import Document, load
 
@@ -37,12 +38,37 @@ class State:
     dns_serial: int = 0
     dns_digest: str = ""
     bundles: dict[str, Signed] = field(default_factory=dict)
+    # The last version of each removed node: one that comes back continues from there, so
+    # its agent never takes a new bundle for a rollback.
+    retired: dict[str, int] = field(default_factory=dict)
+
+
+_CHECKSUM = "# checksum sha256:"
+
+
+def _verify_checksum(raw: bytes) -> None:
+    """The last line of a state file vpcmesh wrote covers everything above it."""
+    body, _, last = raw.rstrip(b"\n").rpartition(b"\n")
+    if not last.startswith(_CHECKSUM.encode()):
+        return  # written before checksums: accepted, and the next write adds one
+    if last.decode(errors="replace").removeprefix(_CHECKSUM) != \
+            hashlib.sha256(body + b"\n").hexdigest():
+        raise VpcmeshError.at(STATE_FILE, "edited by hand: its checksum does not match;"
+                                          f" vpcmesh alone writes it{_FIX}")
 
 
 def read_state(snap: Snapshot) -> State:
     if not snap.is_file(STATE_FILE):
+        issued = [name for name, _ in snap.children(ISSUED_DIR)]
+        if issued:
+            raise VpcmeshError.at(STATE_FILE, f"missing, but {ISSUED_DIR} holds"
+                                              f" {len(issued)} certificate(s), so this mesh has"
+                                              " rendered before: restore it from git (git"
+                                              f" checkout -- {STATE_FILE}); without it, tunnel"
+                                              " addresses and bundle versions start over")
         return State()
     raw = snap.read(STATE_FILE)
+    _verify_checksum(raw)
     name = key("state", raw)
     cached = snap.cache.get(name)
     doc = Document(STATE_FILE, cached, raw.decode()) if cached is not None else \
@@ -69,11 +95,14 @@ def read_state(snap: Snapshot) -> State:
         except (KeyError, TypeError):
             problems.append(Problem(doc.at(["bundles", host]),
                                     f"bundles.{host}: incomplete entry{_FIX}"))
+    retired = {str(h): v for h, v in (data.get("retired") or {}).items()
+               if isinstance(v, int) and not isinstance(v, bool)}
     if problems:
         raise VpcmeshError(problems)
     if cached is None:
         snap.cache.put(name, data)
-    return State(addresses, int(dns.get("serial", 0)), str(dns.get("digest", "")), bundles)
+    return State(addresses, int(dns.get("serial", 0)), str(dns.get("digest", "")), bundles,
+                 retired)
 
 
 def _scalar(value: object) -> str:
@@ -85,7 +114,8 @@ def as_data(state: State) -> dict[str, object]:
     """What parsing the dumped file gives back (so a write can fill the parse cache)."""
     return {"addresses": {h: str(a) for h, a in sorted(state.addresses.items())},
             "bundles": {h: asdict(b) for h, b in sorted(state.bundles.items())},
-            "dns": {"digest": state.dns_digest, "serial": state.dns_serial}}
+            "dns": {"digest": state.dns_digest, "serial": state.dns_serial},
+            **({"retired": dict(sorted(state.retired.items()))} if state.retired else {})}
 
 
 def dump_state(state: State) -> bytes:
@@ -97,5 +127,9 @@ def dump_state(state: State) -> bytes:
         lines.append(f"  {host}:")
         lines += [f"    {k}: {_scalar(v)}" for k, v in sorted(asdict(signed).items())]
     lines += ["dns:", f"  digest: {_scalar(state.dns_digest)}",
-              f"  serial: {state.dns_serial}", ""]
-    return "\n".join(lines).encode()
+              f"  serial: {state.dns_serial}"]
+    if state.retired:
+        lines.append("retired:")
+        lines += [f"  {h}: {v}" for h, v in sorted(state.retired.items())]
+    body = ("\n".join(lines) + "\n").encode()
+    return body + f"{_CHECKSUM}{hashlib.sha256(body).hexdigest()}\n".encode()
