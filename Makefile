@@ -58,9 +58,10 @@ fresh-check: ## The README's two commands on a fresh Debian 12 minbase root (roo
 test-pythons: $(STAMP) ## The tests again with Debian's /usr/bin/python3 and the newest python3.x
 	scripts/test-pythons.sh
 
-bench: $(STAMP) ## Benchmark 10, 100 and 1,000 nodes, side by side with easy-rsa (minutes)
-	@command -v /usr/share/easy-rsa/easyrsa >/dev/null || [ "$$(id -u)" -ne 0 ] || \
-	  (apt-get update -qq && apt-get install -y -qq easy-rsa >/dev/null)
+bench: $(STAMP) ## Benchmark 10, 100 and 1,000 nodes, easy-rsa beside it, and a running mesh (minutes)
+	@{ command -v /usr/share/easy-rsa/easyrsa && command -v iperf3; } >/dev/null || \
+	  [ "$$(id -u)" -ne 0 ] || \
+	  (apt-get update -qq && apt-get install -y -qq easy-rsa iperf3 >/dev/null)
 	$(BIN)/python bench/bench.py $(if $(SIZES),--sizes $(SIZES))
 
 clean: ## Remove build/, the virtualenv and .tools/

@@ -292,10 +292,48 @@ class Bench:
         return "\n".join(lines)
 
 
+def running_mesh_table(sizes: list[int]) -> str:
+    """The running mesh: changes, convergence and throughput, in network namespaces."""
+    import live
+
+    missing = live.missing()
+    if missing:
+        return f"(the running mesh is not measured here: it needs {', '.join(missing)})"
+    print("... the running mesh", file=sys.stderr, flush=True)
+    rows = [("scenario", "measured", "target")]
+    lost = live.changes()
+    rows += [("packets lost between two untouched spokes (ping 10/s):", "", ""),
+             ("  while a spoke joins", lost["join"], "0"),
+             ("  while a spoke's subnets change", lost["subnet"], "0"),
+             ("  while a spoke is revoked", lost["revoke"], "0"),
+             ("revoked spoke disconnected", lost["revoked gone"], "<= 5 s")]
+    for n in sizes:
+        c = live.convergence(n)
+        rows.append((f"publish to all {n} nodes applied (2-min timers, simulated)",
+                     f"median {c['median']:.1f} min, all {c['all']:.1f} min", ""))
+    c = live.convergence(max(sizes))
+    rows.append(("  a new spoke connected (the later of its and the hub's pull)",
+                 f"{c['join']:.1f} min", "<= 2 timer periods (4 min)"))
+    with live.mesh() as m:
+        figures = live.data_plane(m)
+    raw = figures["raw link"][0]
+    for name, (gbits, retransmits) in figures.items():
+        ratio = "" if name == "raw link" else f", {gbits / raw:.0%} of the raw link"
+        rows.append((f"iperf3 {name} (5 s)", f"{gbits:.2f} Gbit/s, {retransmits} retransmits"
+                     f"{ratio}", ""))
+    widths = [max(len(r[i]) for r in rows) for i in range(3)]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)) + " |"
+             for r in rows]
+    lines.insert(1, "|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--sizes", default="10,100,1000")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--no-live", action="store_true",
+                        help="Skip the running mesh (network namespaces, iperf3).")
     opts = parser.parse_args()
     sizes = [int(s) for s in opts.sizes.split(",")]
     work = Path(tempfile.mkdtemp(prefix="vpcmesh-bench-"))
@@ -305,6 +343,9 @@ def main() -> None:
             bench.size(n)
         print(f"vpcmesh benchmark: {os.cpu_count()} cores, median of {opts.repeats}+ runs\n")
         print(bench.table())
+        if not opts.no_live:
+            print()
+            print(running_mesh_table(sizes))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

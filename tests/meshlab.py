@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import re
 import shutil
+import signal
+import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -163,3 +166,20 @@ def running_mesh(lab_root: Path, monkeypatch: pytest.MonkeyPatch,
 
 def tunnel_addresses(repo: Path) -> dict[str, str]:
     return {h: str(a) for h, a in read_state(snap(repo)).addresses.items()}
+
+
+class Ping:
+    """`ping -i 0.1` from one VM to an address until stopped: how many replies were lost."""
+
+    def __init__(self, vm: Vm, address: str) -> None:
+        self.proc = subprocess.Popen(["ip", "netns", "exec", vm.netns, "ping", "-n", "-i", "0.1",
+                                      "-W", "1", address], stdout=subprocess.PIPE, text=True)
+
+    def stop(self) -> tuple[int, int]:
+        """(sent, lost)"""
+        self.proc.send_signal(signal.SIGINT)
+        out, _ = self.proc.communicate(timeout=10)
+        found = re.search(r"(\d+) packets transmitted, (\d+) received", out)
+        assert found, out
+        sent, received = int(found[1]), int(found[2])
+        return sent, sent - received

@@ -10,7 +10,7 @@ from conftest import ROOT
 
 def test_the_benchmark_runs_on_a_tiny_mesh() -> None:
     proc = subprocess.run([sys.executable, str(ROOT / "bench/bench.py"), "--sizes", "3",
-                           "--repeats", "1"], capture_output=True, text=True, check=False,
+                           "--repeats", "1", "--no-live"], capture_output=True, text=True, check=False,
                           timeout=600)
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = [line.split("|")[1].strip() for line in proc.stdout.splitlines()[4:]]

@@ -5,8 +5,6 @@ involve keep talking (a ping at 10/s loses nothing), and the hub's OpenVPN never
 from __future__ import annotations
 
 import re
-import signal
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,8 +15,8 @@ from vpcmesh.agent.management import Management
 
 from bundlekit import git_bundles
 from conftest import invoke
-from meshlab import Running, debian_tun_mode, lab_folder, logs, pid, pull, running_mesh
-from netlab import Vm, wait_for
+from meshlab import Ping, Running, debian_tun_mode, lab_folder, logs, pid, pull, running_mesh
+from netlab import wait_for
 
 
 @pytest.fixture(autouse=True)
@@ -31,23 +29,6 @@ def _debian_tun() -> Iterator[None]:
 def lab_root() -> Iterator[Path]:
     with lab_folder() as root:
         yield root
-
-
-class Ping:
-    """`ping -i 0.1` from one VM to an address until stopped: how many replies were lost."""
-
-    def __init__(self, vm: Vm, address: str) -> None:
-        self.proc = subprocess.Popen(["ip", "netns", "exec", vm.netns, "ping", "-n", "-i", "0.1",
-                                      "-W", "1", address], stdout=subprocess.PIPE, text=True)
-
-    def stop(self) -> tuple[int, int]:
-        """(sent, lost)"""
-        self.proc.send_signal(signal.SIGINT)
-        out, _ = self.proc.communicate(timeout=10)
-        found = re.search(r"(\d+) packets transmitted, (\d+) received", out)
-        assert found, out
-        sent, received = int(found[1]), int(found[2])
-        return sent, sent - received
 
 
 def _no_loss(ping: Ping, step: str, mesh: Running) -> bool:
