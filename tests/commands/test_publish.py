@@ -139,3 +139,22 @@ def test_a_bundle_signed_from_uncommitted_changes_says_so(repo: Path) -> None:
     assert invoke("sign", "--repo", repo).exit_code == 0
     commit = json.loads((repo / "build/aliyun-hz-1/manifest.json").read_bytes())["commit"]
     assert commit == git(repo, "rev-parse", "HEAD")
+
+
+def test_a_shallow_clone_trusts_signatures_it_cannot_check_but_publish_asks_for_history(
+        repo: Path, tmp_path: Path) -> None:
+    git(repo, "commit", "-q", "--allow-empty", "-m", "one more")
+    git(repo, "push", "-q", "origin", "main")
+    shallow = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", "-b", "main",
+                    f"file://{tmp_path}/origin.git",
+                    str(shallow)], check=True)
+    result = invoke("-v", "render", "--repo", shallow)
+    assert result.exit_code == 0 and "warning" not in result.stderr, result.stderr
+    assert git(shallow, "status", "--porcelain") == ""  # nothing signed again
+    bundles = tmp_path / "shallow-bundles.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(bundles)], check=True)
+    result = invoke("publish", "--repo", shallow, "--to", bundles)
+    assert result.exit_code == 1
+    assert "which this shallow clone lacks: publish from a full clone (actions/checkout:" \
+           " fetch-depth: 0) (or --allow-dirty, to publish anyway)" in result.stderr

@@ -139,11 +139,17 @@ def remotes_containing(root: Path, commit: str) -> list[str]:
     return [line.strip() for line in str(out).splitlines() if line.strip()]
 
 
-def is_ancestor(root: Path, ancestor: str, commit: str) -> bool:
+def in_history(root: Path, ancestor: str, commit: str) -> bool | None:
+    """Whether `ancestor` is `commit` or one of its ancestors; None when this clone cannot
+    tell (a shallow clone that lacks the commit)."""
+    repo = repo_at(root)
     try:
-        repo_at(root).git.merge_base("--is-ancestor", ancestor, commit)
-    except GitCommandError:
-        return False
+        repo.git.merge_base("--is-ancestor", ancestor, commit)
+    except GitCommandError as exc:
+        if exc.status == 1:
+            return False
+        shallow = (Path(repo.git_dir) / "shallow").exists()
+        return None if shallow else False
     return True
 
 

@@ -43,8 +43,14 @@ def _check(root: Path, head: str, hosts: list[str], files: dict[str, bytes],
     for host in hosts:
         rel = f"{host}/{names.MANIFEST}"
         new = contract.parse(files[rel], f"{BUILD_DIR}/{rel}")
-        if not allow_dirty and (new.commit.endswith(DIRTY) or not (
-                new.commit == head or git.is_ancestor(root, new.commit, head))):
+        found = new.commit == head or (not new.commit.endswith(DIRTY)
+                                       and git.in_history(root, new.commit, head))
+        if found is None and not allow_dirty:
+            problems.append(Problem(Location(f"{BUILD_DIR}/{rel}"), f"signed from"
+                                    f" {new.commit[:12]}, which this shallow clone lacks:"
+                                    " publish from a full clone (actions/checkout:"
+                                    f" fetch-depth: 0){_BRAVE}"))
+        elif not found and not allow_dirty:
             problems.append(Problem(Location(f"{BUILD_DIR}/{rel}"), f"signed from"
                                     f" {new.commit[:18]}, which is not in the history of"
                                     f" {head[:12]}: run 'vpcmesh sign' on this commit,"
