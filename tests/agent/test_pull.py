@@ -40,6 +40,12 @@ def pull(source: str | Path, root: Path, *extra: str, key: str = HOST,
     return result.exit_code, result.stderr
 
 
+def _conf_size(build: Path) -> int:
+    """What the manifest says the spoke's config weighs."""
+    manifest = json.loads((build / HOST / "manifest.json").read_bytes())
+    return int(manifest["files"]["openvpn/example.conf"]["size"])
+
+
 def version(build: Path, host: str = HOST) -> int:
     return int(json.loads((build / host / "manifest.json").read_bytes())["version"])
 
@@ -121,8 +127,8 @@ def test_tampered_file(build: Path, installed_node: Path) -> None:
     resign(build / HOST, key, bump)
     (build / HOST / "openvpn/example.conf").write_text("script-security 2\nup /bin/sh\n")
     _reject(build, installed_node, f"{build}/{HOST}/openvpn/example.conf: does not match the"
-                                   " manifest (29 of 810 bytes, or another SHA-256); refusing"
-                                   " the bundle")
+                                   f" manifest (29 of {_conf_size(build)} bytes, or another"
+                                   " SHA-256); refusing the bundle")
 
 
 def test_older_version(build: Path, node: Path, tmp_path: Path) -> None:
@@ -162,7 +168,9 @@ def test_truncated_download(build: Path, installed_node: Path, tmp_path: Path,
     with https_server(build, tmp_path) as (server, url, ca):
         monkeypatch.setenv("SSL_CERT_FILE", str(ca))
         server.truncate.add(f"/{HOST}/openvpn/example.conf")
-        _reject(url, installed_node, f"{url}/{HOST}/openvpn/example.conf: truncated: 405 of 810"
+        size = _conf_size(build)
+        _reject(url, installed_node, f"{url}/{HOST}/openvpn/example.conf: truncated:"
+                                     f" {size // 2} of {size}"
                                      " bytes arrived", trust=trust)
 
 
