@@ -306,7 +306,7 @@ def running_mesh_table(sizes: list[int]) -> str:
              ("  while a spoke joins", lost["join"], "0"),
              ("  while a spoke's subnets change", lost["subnet"], "0"),
              ("  while a spoke is revoked", lost["revoke"], "0"),
-             ("revoked spoke disconnected", lost["revoked gone"], "<= 5 s")]
+             ("revoked spoke gone from the hub", lost["revoked gone"], "<= 5 s")]
     for n in sizes:
         c = live.convergence(n)
         rows.append((f"publish to all {n} nodes applied (2-min timers, simulated)",

@@ -121,15 +121,15 @@ def changes() -> dict[str, str]:
         ping = Ping(huawei, ucloud.private)
         assert invoke("pki", "revoke", "tencent-hz-1", "--repo", m.repo).exit_code == 0
         _publish(m)
+        started = time.monotonic()  # the hub's pull: fetch, verify, decrypt, install, kill
         pull(m.hub, m.remote, m.repo)
-        pulled = time.monotonic()
-        while "tencent-hz-1" in _connected(m) and time.monotonic() - pulled < 30:
+        while "tencent-hz-1" in _connected(m) and time.monotonic() - started < 30:
             time.sleep(0.05)
-        gone = time.monotonic() - pulled
+        gone = time.monotonic() - started
         time.sleep(2)
         sent, lost = ping.stop()
         out["revoke"] = f"{lost} of {sent}"
-        out["revoked gone"] = f"{gone:.2f} s after the hub's pull"
+        out["revoked gone"] = f"{gone:.2f} s from the start of the hub's pull"
     return out
 
 

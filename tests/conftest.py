@@ -80,6 +80,24 @@ def _environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 @pytest.fixture
+def debian_tun() -> Iterator[None]:
+    """/dev/net/tun as on a VM (0666), for the tests that run real OpenVPN (meshlab)."""
+    from meshlab import debian_tun_mode
+
+    with debian_tun_mode():
+        yield
+
+
+@pytest.fixture
+def lab_root() -> Iterator[Path]:
+    """A world-readable folder for a lab's VMs (OpenVPN reads it as nobody)."""
+    from meshlab import lab_folder
+
+    with lab_folder() as root:
+        yield root
+
+
+@pytest.fixture
 def admin_key(monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(KEYS / "admin.agekey"))
     return KEYS / "admin.agekey"

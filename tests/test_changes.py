@@ -5,7 +5,6 @@ involve keep talking (a ping at 10/s loses nothing), and the hub's OpenVPN never
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,20 +14,10 @@ from vpcmesh.agent.management import Management
 
 from bundlekit import git_bundles
 from conftest import invoke
-from meshlab import Ping, Running, debian_tun_mode, lab_folder, logs, pid, pull, running_mesh
+from meshlab import Ping, Running, logs, pid, pull, running_mesh
 from netlab import wait_for
 
-
-@pytest.fixture(autouse=True)
-def _debian_tun() -> Iterator[None]:
-    with debian_tun_mode():
-        yield
-
-
-@pytest.fixture
-def lab_root() -> Iterator[Path]:
-    with lab_folder() as root:
-        yield root
+pytestmark = pytest.mark.usefixtures("debian_tun")
 
 
 def _no_loss(ping: Ping, step: str, mesh: Running) -> bool:

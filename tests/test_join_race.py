@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -13,20 +12,10 @@ from pyrage import x25519
 
 from bundlekit import git_bundles
 from conftest import invoke
-from meshlab import debian_tun_mode, lab_folder, logs, pull, running_mesh
+from meshlab import logs, pull, running_mesh
 from netlab import wait_for
 
-
-@pytest.fixture(autouse=True)
-def _debian_tun() -> Iterator[None]:
-    with debian_tun_mode():
-        yield
-
-
-@pytest.fixture
-def lab_root() -> Iterator[Path]:
-    with lab_folder() as root:
-        yield root
+pytestmark = pytest.mark.usefixtures("debian_tun")
 
 
 def test_a_spoke_that_pulls_before_the_hub_joins_once_the_hub_pulls(

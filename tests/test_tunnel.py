@@ -3,7 +3,6 @@ each node configured only from its own bundle and its own age key."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -15,8 +14,6 @@ from bundlekit import bump, git_bundles, resign, signing_key
 from conftest import invoke
 from meshlab import (
     assert_matrix,
-    debian_tun_mode,
-    lab_folder,
     logs,
     pid,
     pull,
@@ -25,17 +22,7 @@ from meshlab import (
 )
 from netlab import wait_for
 
-
-@pytest.fixture(autouse=True)
-def _debian_tun() -> Iterator[None]:
-    with debian_tun_mode():
-        yield
-
-
-@pytest.fixture
-def lab_root() -> Iterator[Path]:
-    with lab_folder() as root:
-        yield root
+pytestmark = pytest.mark.usefixtures("debian_tun")
 
 
 @pytest.mark.parametrize("algorithm", ALGORITHMS)
