@@ -109,3 +109,13 @@ def test_cli_constants_match_the_package() -> None:
 
     assert cli.ALGORITHMS == pki.ALGORITHMS
     assert cli.SCHEMA_NAMES == schema.SCHEMA_NAMES
+
+
+def test_a_garbage_clock_is_a_clear_error_in_render_too(example_repo: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    # render asks the clock before anything else (the stamp); that too goes through the
+    # error handler, not a traceback
+    monkeypatch.setenv("VPCMESH_NOW", "yesterday")
+    result = invoke("render", "--repo", example_repo)
+    assert (result.exit_code, result.stderr) == (
+        1, "VPCMESH_NOW: 'yesterday' is not an ISO 8601 time such as 2027-01-31T00:00:00Z\n")
