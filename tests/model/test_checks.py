@@ -10,6 +10,36 @@ from conftest import FIXTURES, install_fixture, invoke
 
 # case -> (exit status, every line validate prints on stderr)
 NODE_CASES: dict[str, tuple[int, list[str]]] = {
+    "alias-bomb": (
+        1,
+        [
+            "nodes/alias-bomb.yaml:2:8: YAML aliases (*name) are not accepted in vpcmesh files; write the value out",
+        ],
+    ),
+    "integer-key": (
+        1,
+        [
+            "nodes/integer-key.yaml:1:1: missing required key 'age_recipient'",
+            "nodes/integer-key.yaml:1:1: missing required key 'cloud'",
+            "nodes/integer-key.yaml:1:1: missing required key 'private_address'",
+            "nodes/integer-key.yaml:1:1: missing required key 'region'",
+            "nodes/integer-key.yaml:1:1: missing required key 'role'",
+            "nodes/integer-key.yaml:1:1: missing required key 'subnets'",
+            "nodes/integer-key.yaml:2:1: unknown key '1'; allowed: age_recipient, cloud, hostname, private_address, public_address, region, role, services, subnets, vpn_address",
+        ],
+    ),
+    "nested-too-deep": (
+        1,
+        [
+            "nodes/nested-too-deep.yaml:1:26: nested more than 16 levels deep; vpcmesh files are flat",
+        ],
+    ),
+    "nul-byte": (
+        1,
+        [
+            "nodes/nul-byte.yaml:1:19: invalid YAML: control character #x0000; vpcmesh files are plain text",
+        ],
+    ),
     "age-recipient-bad-checksum": (
         1,
         [

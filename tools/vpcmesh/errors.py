@@ -49,7 +49,8 @@ class Problem:
 
 
 def sort_problems(problems: Iterable[Problem]) -> list[Problem]:
-    return sorted(problems, key=lambda p: (p.location, p.message))
+    """By file and line, each once (a schema can report the same problem by two rules)."""
+    return sorted(set(problems), key=lambda p: (p.location, p.message))
 
 
 class VpcmeshError(Exception):

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import datetime
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from ruamel.yaml import YAML
-from ruamel.yaml.error import MarkedYAMLError
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+from ruamel.yaml.reader import ReaderError
 
 from vpcmesh.errors import Location, VpcmeshError
 
@@ -53,7 +54,9 @@ class Document:
         parent = self.raw
         for part in path:
             parent = parent[part]
-        line, col = parent.lc.key(key)
+        # `data` has string keys; the round-trip parse keeps YAML's own (1: x has an int)
+        found = next((k for k in parent if str(k) == key), key)
+        line, col = parent.lc.key(found)
         return Location(self.path, line + 1, col + 1)
 
     def ref(self, *path: str | int) -> Ref:
@@ -94,10 +97,57 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def parse(text: str | bytes) -> Any:
-    """Safe-load YAML 1.2 (duplicate keys refused), with libyaml when ruamel.yaml.clib is
-    installed: five times faster than ruamel's YAML() front end, which matters at 1,000
-    node files."""
+MAX_BYTES = 1 << 20  # a node file is a few hundred bytes, a sops file a few KiB
+MAX_DEPTH = 16  # vpcmesh's deepest file nests 4 levels
+
+
+def _events(text: str | bytes) -> Iterator[Any]:
+    try:
+        from ruamel.yaml.cyaml import CParser  # type: ignore[attr-defined]
+    except ImportError:  # no C extension: ruamel's own parser
+        yield from YAML(typ="safe", pure=True).parse(text)
+        return
+    parser = CParser(text)
+    try:
+        while True:
+            event = parser.get_event()
+            yield event
+            if type(event).__name__ == "StreamEndEvent":
+                return
+    finally:
+        parser.dispose()
+
+
+def check_limits(text: str | bytes, display: str) -> None:
+    """Refuse, before anything is built, what would make parsing expensive or unsafe: a
+    huge file, deep nesting (a recursion in the loader), and aliases (a 650-byte 'billion
+    laughs' expands to gigabytes; vpcmesh's files never need one)."""
+    if len(text) > MAX_BYTES:
+        raise VpcmeshError.at(display, f"{len(text)} bytes, more than the {MAX_BYTES} a vpcmesh"
+                                       " file may have")
+    depth = 0
+    for event in _events(text):
+        kind = type(event).__name__
+        mark = event.start_mark
+        if kind == "AliasEvent":
+            raise VpcmeshError.at(Location(display, mark.line + 1, mark.column + 1),
+                                  "YAML aliases (*name) are not accepted in vpcmesh files;"
+                                  " write the value out")
+        if kind in ("MappingStartEvent", "SequenceStartEvent"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise VpcmeshError.at(Location(display, mark.line + 1, mark.column + 1),
+                                      f"nested more than {MAX_DEPTH} levels deep; vpcmesh"
+                                      " files are flat")
+        elif kind in ("MappingEndEvent", "SequenceEndEvent"):
+            depth -= 1
+
+
+def parse(text: str | bytes, display: str = "(yaml)") -> Any:
+    """Safe-load YAML 1.2 (duplicate keys refused), within check_limits, with libyaml when
+    ruamel.yaml.clib is installed: five times faster than ruamel's YAML() front end, which
+    matters at 1,000 node files."""
+    check_limits(text, display)
     try:
         from ruamel.yaml import CSafeLoader
     except ImportError:  # no C extension (PyPy, or a failed build)
@@ -117,10 +167,18 @@ def load(relpath: str, data: bytes) -> Document:
     except UnicodeDecodeError as exc:
         raise VpcmeshError.at(relpath, f"not UTF-8 text ({exc.reason})") from None
     try:
-        raw = parse(text)
+        raw = parse(text, relpath)
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(relpath, mark.line + 1, mark.column + 1) if mark else Location(relpath)
         problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
         raise VpcmeshError.at(loc, f"invalid YAML: {problem}") from None
+    except ReaderError as exc:  # a control character: it has a position, not a mark
+        before = text[:exc.position]
+        loc = Location(relpath, before.count("\n") + 1, len(before.rpartition("\n")[2]) + 1)
+        raise VpcmeshError.at(loc, f"invalid YAML: control character #x{exc.character:04x};"
+                                   " vpcmesh files are plain text") from None
+    except YAMLError as exc:
+        problem = " ".join(str(exc).split())
+        raise VpcmeshError.at(relpath, f"invalid YAML: {problem}") from None
     return Document(relpath, _plain(raw), text)

@@ -17,7 +17,7 @@ from vpcmesh.secrets.sops import UNENCRYPTED_SUFFIX
 def metadata(data: bytes, display: str) -> dict[str, Any]:
     """The readable part of a SOPS file: its top level and `sops` block."""
     try:
-        parsed = parse(data)
+        parsed = parse(data, display)
     except YAMLError as exc:
         raise VpcmeshError.at(display, f"not a readable SOPS file: {exc}") from None
     if not isinstance(parsed, dict) or not isinstance(parsed.get("sops"), dict):
