@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -24,6 +25,29 @@ def repo_option(func: F) -> F:
     return click.option(
         "--repo", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
         show_default=True, help="The mesh repository.")(func)
+
+
+if TYPE_CHECKING:  # generic in recent click only
+    _StrParam = click.ParamType[str]
+else:
+    _StrParam = click.ParamType
+
+
+class Hostname(_StrParam):
+    """A node's name: a DNS label, so it can never be a path ('../mesh/mesh') or an option."""
+
+    name = "hostname"
+    _LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> str:
+        if isinstance(value, str) and self._LABEL.fullmatch(value):
+            return value
+        self.fail(f"{value!r} is not a node's hostname: 1-63 lowercase letters, digits and"
+                  " '-', not starting or ending with '-'", param, ctx)
+
+
+HOSTNAME = Hostname()
 
 
 def _exit(code: int) -> None:
@@ -121,7 +145,7 @@ def pki_status_cmd(repo: Path, as_json: bool) -> None:
 
 @pki_group.command("revoke")
 @repo_option
-@click.argument("hostname")
+@click.argument("hostname", type=HOSTNAME)
 def pki_revoke_cmd(repo: Path, hostname: str) -> None:
     """Revoke HOSTNAME's certificate (a node still in nodes/ gets a new key). Needs the
     admin key (SOPS_AGE_KEY_FILE)."""
@@ -132,7 +156,7 @@ def pki_revoke_cmd(repo: Path, hostname: str) -> None:
 
 @pki_group.command("renew")
 @repo_option
-@click.argument("hostname", required=False)
+@click.argument("hostname", required=False, type=HOSTNAME)
 def pki_renew_cmd(repo: Path, hostname: str | None) -> None:
     """Re-issue HOSTNAME's certificate, or without it everything due, and always the CRL.
     Needs the admin key (SOPS_AGE_KEY_FILE)."""
@@ -142,7 +166,8 @@ def pki_renew_cmd(repo: Path, hostname: str | None) -> None:
 
 
 @main.command("pull")
-@click.option("--hostname", help="This node's hostname (its bundle is <hostname>/).")
+@click.option("--hostname", type=HOSTNAME,
+              help="This node's hostname (its bundle is <hostname>/).")
 @click.option("--source", help="A git remote, a local build/ folder, or an https:// base URL.")
 @click.option("--ref", default="bundles", show_default=True, help="Branch of a git source.")
 @click.option("--age-key", type=click.Path(dir_okay=False, path_type=Path),
@@ -197,7 +222,8 @@ def agent_group() -> None:
 
 
 @agent_group.command("install")
-@click.option("--hostname", required=True, help="This VM's hostname in the mesh.")
+@click.option("--hostname", required=True, type=HOSTNAME,
+              help="This VM's hostname in the mesh.")
 @click.option("--source", required=True, help="Where bundles are published (git, folder, https).")
 @click.option("--ref", default="bundles", show_default=True, help="Branch of a git source.")
 @click.option("--trust-key", required=True, type=click.Path(dir_okay=False, path_type=Path),
@@ -231,7 +257,7 @@ def node_group() -> None:
 
 @node_group.command("add")
 @repo_option
-@click.argument("hostname")
+@click.argument("hostname")  # checked with every other option, all problems at once
 @click.option("--role", type=click.Choice(["hub", "spoke"]), default="spoke", show_default=True)
 @click.option("--cloud", required=True, help="aliyun, tencent, huawei, ...")
 @click.option("--region", required=True, help="The cloud's region id, such as ap-guangzhou.")
@@ -256,7 +282,7 @@ def node_add_cmd(repo: Path, hostname: str, role: str, cloud: str, region: str,
 
 @node_group.command("remove")
 @repo_option
-@click.argument("hostname")
+@click.argument("hostname", type=HOSTNAME)
 def node_remove_cmd(repo: Path, hostname: str) -> None:
     """Remove nodes/HOSTNAME.yaml (the next render revokes its certificate)."""
     from vpcmesh.commands.node import remove_node

@@ -4,6 +4,7 @@ secrets/ that sops did not encrypt."""
 from __future__ import annotations
 
 import re
+import stat
 from pathlib import Path
 
 from vpcmesh.errors import Location, Problem, VpcmeshError
@@ -20,13 +21,35 @@ SECRET = re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----\r?\n[A-Za-z0-9+/=]{16}
 EXEMPT = ("tests/",)
 
 
+def _read(root: Path, rel: str, problems: list[Problem]) -> bytes | None:
+    """A regular file inside the repository, or None; a link is never followed (one to
+    /dev/zero would never end), and a path that leaves the repository is refused."""
+    parts = Path(rel).parts
+    if Path(rel).is_absolute() or ".." in parts:
+        problems.append(Problem(Location(rel), "outside the repository; name files inside it"))
+        return None
+    path = root / rel
+    try:
+        mode = path.lstat().st_mode
+    except OSError:
+        return None  # deleted in this commit: nothing to check
+    if stat.S_ISLNK(mode):
+        if rel.startswith(f"{SECRETS_DIR}/"):
+            problems.append(Problem(Location(rel), "a symbolic link under secrets/, which holds"
+                                                   " SOPS-encrypted files only"))
+        return None
+    return path.read_bytes() if stat.S_ISREG(mode) else None
+
+
 def check(root: Path, files: list[str]) -> list[Problem]:
-    problems = []
+    problems: list[Problem] = []
     for rel in files:
-        path = root / rel
-        if rel.startswith(EXEMPT) or not path.is_file():
+        if rel.startswith(EXEMPT):
             continue
-        data = path.read_bytes()
+        data = _read(root, rel, problems)
+        if data is None:
+            continue
+        path = root / rel
         match = SECRET.search(data)
         if match:
             line = data[:match.start()].count(b"\n") + 1

@@ -32,12 +32,9 @@ def _node_paths(snap: Snapshot, problems: list[Problem]) -> list[str]:
     paths = []
     for name, kind in snap.children(NODES_DIR):
         rel = f"{NODES_DIR}/{name}"
-        if name.startswith("."):
-            continue
-        if kind is Kind.LINK:
-            problems.append(Problem(Location(rel), "a symbolic link; node files must be"
-                                                   " regular files in the repository"))
-        elif not name.endswith(".yaml") or kind is not Kind.FILE:
+        if name.startswith(".") or kind in (Kind.LINK, Kind.OTHER):
+            continue  # links: Snapshot.refused() reports them
+        if not name.endswith(".yaml") or kind is not Kind.FILE:
             problems.append(Problem(Location(rel), "not a node file; nodes/ holds only"
                                                    " <hostname>.yaml files"))
         else:
@@ -66,7 +63,7 @@ def _parse(snap: Snapshot, rel: str, kind: str, problems: list[Problem]) -> Docu
 
 def load_inventory(snap: Snapshot) -> Inventory:
     """The validated model; raises VpcmeshError listing every problem (warnings included)."""
-    problems: list[Problem] = []
+    problems: list[Problem] = snap.refused()
     mesh: Mesh | None = None
     if not snap.is_file(MESH_FILE):
         problems.append(Problem(Location(MESH_FILE), "missing file: run 'vpcmesh init' or"

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from vpcmesh.errors import Location, Problem
 from vpcmesh.model.cache import ParseCache
 from vpcmesh.model.layout import INPUTS
 
@@ -43,6 +44,14 @@ class Snapshot:
         prefix = folder.rstrip("/") + "/"
         return sorted((rel[len(prefix):], kind) for rel, kind in self.kinds.items()
                       if rel.startswith(prefix) and "/" not in rel[len(prefix):])
+
+    def refused(self) -> list[Problem]:
+        """Every link or special file among the inputs: never read, always reported."""
+        what = {Kind.LINK: "a symbolic link", Kind.OTHER: "a device, socket or pipe"}
+        return [Problem(Location(rel), f"{what[kind]}, not a regular file: vpcmesh reads only"
+                                       " regular files in the repository (a link could point"
+                                       " anywhere on this machine)")
+                for rel, kind in sorted(self.kinds.items()) if kind in what]
 
     def with_files(self, changes: Mapping[str, bytes | None]) -> Snapshot:
         """This snapshot with files added, replaced, or (None) deleted: what a command is
