@@ -10,6 +10,47 @@ from conftest import FIXTURES, install_fixture, invoke
 
 # case -> (exit status, every line validate prints on stderr)
 NODE_CASES: dict[str, tuple[int, list[str]]] = {
+    "hub-public-address-loopback": (
+        1,
+        [
+            "nodes/hub-public-address-loopback.yaml:6:17: public_address 127.0.0.1 is not a unicast address spokes can reach; use the address (or DNS name) of the hub's public interface",
+        ],
+    ),
+    "subnet-holds-the-hub": (
+        1,
+        [
+            "nodes/subnet-holds-the-hub.yaml:6:11: subnet 203.0.113.0/24 of subnet-holds-the-hub holds hub-1's public_address 203.0.113.1: spokes would route their tunnel into itself",
+        ],
+    ),
+    "subnet-is-link-local": (
+        1,
+        [
+            "nodes/subnet-is-link-local.yaml:6:11: subnets[0]: 169.254.0.0/16 is link-local (169.254/16: the cloud's metadata service lives there); list the VPC subnets behind this node",
+        ],
+    ),
+    "subnet-is-loopback": (
+        1,
+        [
+            "nodes/subnet-is-loopback.yaml:6:11: subnets[0]: 127.0.0.0/8 is loopback; list the VPC subnets behind this node",
+        ],
+    ),
+    "subnet-is-multicast": (
+        1,
+        [
+            "nodes/subnet-is-multicast.yaml:6:11: subnets[0]: 224.0.0.0/4 is multicast; list the VPC subnets behind this node",
+        ],
+    ),
+    "subnet-is-the-default-route": (
+        1,
+        [
+            "nodes/hub-1.yaml:7:11: subnet 172.16.0.0/24 of hub-1 overlaps subnet 0.0.0.0/0 of subnet-is-the-default-route (nodes/subnet-is-the-default-route.yaml:6:11); routes must not overlap",
+            "nodes/spoke-1.yaml:6:11: subnet 172.21.0.0/24 of spoke-1 overlaps subnet 0.0.0.0/0 of subnet-is-the-default-route (nodes/subnet-is-the-default-route.yaml:6:11); routes must not overlap",
+            "nodes/spoke-2.yaml:6:11: subnet 172.22.0.0/24 of spoke-2 overlaps subnet 0.0.0.0/0 of subnet-is-the-default-route (nodes/subnet-is-the-default-route.yaml:6:11); routes must not overlap",
+            "nodes/subnet-is-the-default-route.yaml:6:11: subnet 0.0.0.0/0 of subnet-is-the-default-route holds hub-1's public_address 203.0.113.1: spokes would route their tunnel into itself",
+            "nodes/subnet-is-the-default-route.yaml:6:11: subnet 0.0.0.0/0 of subnet-is-the-default-route overlaps vpn.network 10.8.0.0/24 (mesh/mesh.yaml:4:12); routes must not overlap",
+            "nodes/subnet-is-the-default-route.yaml:6:11: subnets[0]: 0.0.0.0/0 is the default route (it would send all of this node's traffic into the mesh); list the VPC subnets behind this node",
+        ],
+    ),
     "alias-bomb": (
         1,
         [

@@ -91,6 +91,37 @@ def _address(text: str | None) -> IPv4Address | None:
         return None
 
 
+def _unroutable(net: IPv4Network) -> str | None:
+    """Why a range can never be a VPC subnet routed through a tunnel, if it cannot."""
+    if net.prefixlen == 0:
+        return "the default route (it would send all of this node's traffic into the mesh)"
+    for test, what in ((net.is_loopback, "loopback"),
+                       (net.is_link_local, "link-local (169.254/16: the cloud's metadata"
+                                           " service lives there)"),
+                       (net.is_multicast, "multicast"), (net.is_reserved, "reserved"),
+                       (net.subnet_of(IPv4Network("0.0.0.0/8")), "'this network' (0/8)")):
+        if test:
+            return what
+    return None
+
+
+def _check_routing(node: Node) -> list[Problem]:
+    problems = []
+    for i, net in enumerate(node.subnets):
+        why = _unroutable(net)
+        if why is not None:
+            problems.append(Problem(node.doc.at(["subnets", i]), f"subnets[{i}]: {net} is"
+                                    f" {why}; list the VPC subnets behind this node"))
+    public = _address(node.public_address)
+    if public is not None and (public.is_loopback or public.is_link_local or public.is_multicast
+                               or public.is_reserved or public.is_unspecified
+                               or public == IPv4Address("255.255.255.255")):
+        problems.append(Problem(node.doc.at(["public_address"]), f"public_address {public} is"
+                                " not a unicast address spokes can reach; use the address"
+                                " (or DNS name) of the hub's public interface"))
+    return problems
+
+
 def check_node(node: Node, mesh: Mesh | None) -> list[Problem]:
     doc = node.doc
     problems: list[Problem] = []
@@ -104,6 +135,7 @@ def check_node(node: Node, mesh: Mesh | None) -> list[Problem]:
         problems += host_bits(text, doc.ref("subnets", i), f"subnets[{i}]")
     if not valid_recipient(node.age_recipient):
         problems.append(Problem(doc.at(["age_recipient"]), f"age_recipient: {_BAD_CHECKSUM}"))
+    problems += _check_routing(node)
     if node.is_hub and node.public_address is None:
         problems.append(Problem(doc.at(), "a hub needs public_address: the address its spokes"
                                           " connect to"))
@@ -142,8 +174,31 @@ def _check_vpn_address(node: Node, mesh: Mesh) -> list[Problem]:
     return []
 
 
+def _check_hub_addresses(mesh: Mesh | None, nodes: list[Node]) -> list[Problem]:
+    """No subnet may hold a hub's public address: the other spokes would route their way
+    to the hub into the tunnel itself, and fall off the mesh."""
+    problems = []
+    hubs = [(n, _address(n.public_address)) for n in nodes if n.is_hub]
+    for node in nodes:
+        for i, net in enumerate(node.subnets):
+            for hub, public in hubs:
+                if public is not None and public in net:
+                    problems.append(Problem(node.doc.at(["subnets", i]),
+                                            f"subnet {net} of {node.hostname} holds"
+                                            f" {hub.hostname}'s public_address {public}: spokes"
+                                            " would route their tunnel into itself"))
+        public = _address(node.public_address)
+        if mesh is not None and node.is_hub and public is not None and \
+                public in mesh.vpn.network:
+            problems.append(Problem(node.doc.at(["public_address"]),
+                                    f"public_address {public} is inside vpn.network"
+                                    f" {mesh.vpn.network}"))
+    return problems
+
+
 def check_mesh_wide(mesh: Mesh | None, nodes: list[Node]) -> list[Problem]:
     problems = _check_hubs(mesh, nodes)
+    problems += _check_hub_addresses(mesh, nodes)
     problems += _check_unique(nodes)
     problems += _check_overlaps(mesh, nodes)
     spokes = sum(1 for n in nodes if not n.is_hub)
