@@ -51,3 +51,78 @@ def test_the_guard_follows_no_link_and_stays_in_the_repository(base_repo: Path) 
     result = invoke("guard", "--repo", base_repo, "../../etc/passwd")
     assert (result.exit_code, result.stderr) == (
         1, "../../etc/passwd: outside the repository; name files inside it\n")
+
+
+def test_one_command_at_a_time_writes_a_repository(base_repo: Path) -> None:
+    from vpcmesh.fsio import exclusive
+
+    with exclusive(base_repo / ".vpcmesh.lock") as mine:
+        assert mine
+        result = invoke("render", "--repo", base_repo)
+        assert (result.exit_code, result.stderr) == (
+            1, ".vpcmesh.lock: another vpcmesh command is writing this repository; let it"
+               " finish, then run this again\n")
+    assert not (base_repo / "build").exists()
+    assert invoke("render", "--repo", base_repo).exit_code == 0
+
+
+def test_what_an_interrupted_render_left_is_removed_by_the_next(base_repo: Path) -> None:
+    leftover = base_repo / ".build-staging-x1y2z3/new/hub-1"
+    leftover.mkdir(parents=True)
+    (leftover / "hub-1.key").write_text("half a staged bundle\n")
+    assert invoke("render", "--repo", base_repo).exit_code == 0
+    assert not (base_repo / ".build-staging-x1y2z3").exists()
+
+
+def test_an_interrupted_revoke_is_finished_by_the_next_render(example_repo: Path,
+                                                              admin_key: Path) -> None:
+    """The CRL is written first: a run killed right after it leaves a revoked certificate
+    in use, which the next render replaces instead of ignoring."""
+    from cryptography import x509
+
+    from vpcmesh.pki import x509 as pki
+    from vpcmesh.secrets import sops
+
+    cert = x509.load_pem_x509_certificate(
+        (example_repo / "mesh/pki/issued/ucloud-hz-1.crt").read_bytes())
+    admin = sops.decrypt((example_repo / "secrets/mesh.sops.yaml").read_bytes(), "admin")
+    ca_key = pki.load_key(admin["ca_key"])
+    ca = x509.load_pem_x509_certificate((example_repo / "mesh/pki/ca.crt").read_bytes())
+    crl = x509.load_pem_x509_crl((example_repo / "mesh/pki/crl.pem").read_bytes())
+    revoked = {r.serial_number: r.revocation_date_utc for r in crl}
+    revoked[cert.serial_number] = cert.not_valid_before_utc
+    import datetime as dt
+
+    new = pki.make_crl(ca_key, ca, revoked, pki.crl_number(crl) + 1, 30,
+                       dt.datetime(2026, 12, 1, tzinfo=dt.UTC))
+    (example_repo / "mesh/pki/crl.pem").write_text(pki.crl_pem(new))  # ... then the kill
+    result = invoke("-v", "render", "--repo", example_repo)
+    assert result.exit_code == 0, result.stderr
+    assert "issued a certificate for ucloud-hz-1: revoked and replaced" in result.stderr
+    fresh = x509.load_pem_x509_certificate(
+        (example_repo / "mesh/pki/issued/ucloud-hz-1.crt").read_bytes())
+    assert fresh.serial_number != cert.serial_number
+
+
+def test_a_revoke_killed_after_its_first_write_has_recorded_the_revocation(
+        example_repo: Path, admin_key: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from cryptography import x509
+
+    from vpcmesh.compiler import pipeline
+
+    cert = x509.load_pem_x509_certificate(
+        (example_repo / "mesh/pki/issued/ucloud-hz-1.crt").read_bytes())
+    real, calls = pipeline.replace_file, []
+
+    def dies_after_one(path: Path, data: bytes, *args: object) -> bool:
+        if calls:
+            raise KeyboardInterrupt  # the kill, right after the first file
+        calls.append(path)
+        return real(path, data)
+
+    monkeypatch.setattr(pipeline, "replace_file", dies_after_one)
+    result = invoke("pki", "revoke", "ucloud-hz-1", "--repo", example_repo)
+    assert result.exit_code == 130
+    assert calls == [example_repo / "mesh/pki/crl.pem"]
+    crl = x509.load_pem_x509_crl((example_repo / "mesh/pki/crl.pem").read_bytes())
+    assert crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None

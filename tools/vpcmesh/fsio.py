@@ -4,8 +4,11 @@ swaps folders. Shared by the compiler and the node agent."""
 from __future__ import annotations
 
 import ctypes
+import fcntl
 import os
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 _RENAME_EXCHANGE = 2
@@ -68,3 +71,20 @@ def exchange(a: Path, b: Path) -> bool:
         return False
     result = renameat2(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE)
     return bool(result == 0)
+
+
+@contextmanager
+def exclusive(path: Path) -> Iterator[bool]:
+    """An advisory lock on `path` (created 0600 if missing), held until the block ends:
+    True when this process has it, False when another does. The kernel drops it when the
+    process dies, so a kill -9 leaves no stale lock."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        yield True
+    finally:
+        os.close(fd)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from vpcmesh.fsio import replace_file
+from vpcmesh.fsio import exclusive, replace_file
 
 STATE_DIR = "var/lib/vpcmesh"
 HEALTHY = "healthy"
@@ -64,13 +62,5 @@ def locked(root: Path) -> Iterator[bool]:
     """True when this run holds the lock; False when another run does (timer overlap)."""
     folder = root / STATE_DIR
     folder.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(folder / "lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            yield False
-            return
-        yield True
-    finally:
-        os.close(fd)
+    with exclusive(folder / "lock") as mine:
+        yield mine

@@ -28,7 +28,8 @@ from vpcmesh.pki.admin import admin_payload
 from vpcmesh.rendering.render import environment
 from vpcmesh.secrets import sops, sopsconfig
 
-GITIGNORE = "/build/\n/.vpcmesh-stamp.json\n/.vpcmesh-cache.json\n/.venv/\n__pycache__/\n"
+GITIGNORE = ("/build/\n/.vpcmesh-stamp.json\n/.vpcmesh-cache.json\n/.vpcmesh.lock\n/.venv/\n"
+             "__pycache__/\n")
 _OPTIONS = {"name": "--name", "domain": "--domain", "network": "--network",
             "admins": "--admin-recipient", "algorithm": "--algorithm"}
 

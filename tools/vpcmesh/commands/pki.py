@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from vpcmesh.compiler.lock import writing
 from vpcmesh.compiler.pipeline import Request, build, load, snapshot
 from vpcmesh.errors import Location, VpcmeshError
 from vpcmesh.model.layout import CA_CERT, CRL_FILE, NODES_DIR, issued_cert
@@ -55,7 +56,8 @@ def status(root: Path, as_json: bool) -> int:
 
 def _report(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
             renew_crl: bool = False) -> int:
-    built = build(root, snapshot(root), Request(renew, revoke, renew_crl))
+    with writing(root):
+        built = build(root, snapshot(root), Request(renew, revoke, renew_crl))
     for warning in built.warnings:
         click.echo(str(warning), err=True)
     for host, why in built.actions.revoke.items():

@@ -8,6 +8,7 @@ import click
 from vpcmesh import git
 from vpcmesh.bundle import manifest as contract
 from vpcmesh.bundle import names
+from vpcmesh.compiler.lock import writing
 from vpcmesh.compiler.pipeline import Request, build, snapshot
 from vpcmesh.compiler.signing import DIRTY
 from vpcmesh.errors import Location, Problem, VpcmeshError
@@ -74,6 +75,11 @@ def _check(root: Path, head: str, hosts: list[str], files: dict[str, bytes],
 
 
 def publish(root: Path, to: str, branch: str, allow_dirty: bool = False) -> int:
+    with writing(root):
+        return _publish(root, to, branch, allow_dirty)
+
+
+def _publish(root: Path, to: str, branch: str, allow_dirty: bool) -> int:
     head = _source(root, allow_dirty)
     # Render and sign first, so what goes out is exactly what the repository says.
     built = build(root, snapshot(root), Request(require_signing=True))

@@ -8,6 +8,7 @@ from typing import Any
 
 import click
 
+from vpcmesh.compiler.lock import writing
 from vpcmesh.model.layout import BUILD_DIR
 
 log = logging.getLogger(__name__)
@@ -44,14 +45,16 @@ def render(root: Path, require_signing: bool = False) -> int:
     from vpcmesh.model.cache import ParseCache
     from vpcmesh.model.snapshot import read_snapshot
 
-    snap = read_snapshot(root, ParseCache(root))
-    if not require_signing and stamp.fresh(root, snap, root / BUILD_DIR, clock.now()):
-        log.info("unchanged: inputs as at the last render")
-        return 0
-    # The rest of the compiler only now: a no-op render does without it.
-    from vpcmesh.compiler.pipeline import Request, build
+    with writing(root):
+        snap = read_snapshot(root, ParseCache(root))
+        if not require_signing and stamp.fresh(root, snap, root / BUILD_DIR, clock.now()):
+            log.info("unchanged: inputs as at the last render")
+            return 0
+        # The rest of the compiler only now: a no-op render does without it.
+        from vpcmesh.compiler.pipeline import Request, build
 
-    built = build(root, snap, Request(require_signing=require_signing), progress=Progress())
+        built = build(root, snap, Request(require_signing=require_signing),
+                      progress=Progress())
     for warning in built.warnings:
         click.echo(str(warning), err=True)
     for host, why in built.actions.issue.items():

@@ -23,7 +23,7 @@ from vpcmesh.compiler.staging import Staging
 from vpcmesh.errors import Location, Problem, Severity, VpcmeshError
 from vpcmesh.fsio import replace_file
 from vpcmesh.model.cache import ParseCache, key
-from vpcmesh.model.layout import ADMIN_SECRETS, BUILD_DIR, SOPS_CONFIG, STATE_FILE
+from vpcmesh.model.layout import ADMIN_SECRETS, BUILD_DIR, CRL_FILE, SOPS_CONFIG, STATE_FILE
 from vpcmesh.model.loading import load_inventory
 from vpcmesh.model.snapshot import Snapshot, read_snapshot
 from vpcmesh.model.state import State, as_data, dump_state, read_state
@@ -97,11 +97,17 @@ def _admin_key_missing(actions: PkiPlan) -> VpcmeshError:
 
 
 def _write_repository(root: Path, changes: Changes) -> list[str]:
-    # Keys before certificates: a crash in between leaves a key without its certificate,
-    # which the next render notices (fingerprint mismatch) and re-issues.
-    order = sorted(changes, key=lambda rel: (not rel.startswith("secrets/"), rel))
+    # The CRL first: a revocation is recorded before any new key exists (a crash after it
+    # leaves a revoked certificate, which the next render replaces). Then keys before
+    # certificates: a crash in between leaves a key without its certificate, which the
+    # next render notices (fingerprint mismatch) and re-issues. Deletions last.
+    def rank(rel: str) -> tuple[int, str]:
+        data = changes[rel]
+        return (3 if data is None else 0 if rel == CRL_FILE else
+                1 if rel.startswith("secrets/") else 2, rel)
+
     written = []
-    for rel in order:
+    for rel in sorted(changes, key=rank):
         data = changes[rel]
         if data is None:
             (root / rel).unlink(missing_ok=True)

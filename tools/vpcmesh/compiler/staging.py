@@ -12,6 +12,13 @@ from pathlib import Path
 from vpcmesh.fsio import exchange, read_tree
 
 
+def remove_leftovers(target: Path) -> None:
+    """Staging folders an interrupted run (kill -9, a power cut) left beside `target`; call
+    it only while holding the repository's lock."""
+    for leftover in target.parent.glob(f".{target.name}-staging-*"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
 def _mode(rel: str, private: frozenset[str]) -> int:
     return 0o600 if rel in private else 0o644
 

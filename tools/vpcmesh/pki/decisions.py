@@ -86,6 +86,9 @@ def _reissue_reason(plan: Plan, store: Store, host: str, is_hub: bool, now: dt.d
         return Decision(Reason.NEW_NODE), False
     if pki.is_server(cert) != is_hub:
         return Decision(Reason.ROLE_CHANGED, "hub" if is_hub else "spoke"), False
+    if store.crl is not None and \
+            store.crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None:
+        return Decision(Reason.REVOKED_AND_REPLACED), False  # an interrupted revoke
     if pki.algorithm_of(cert.public_key()) != plan.mesh.pki.algorithm:
         return Decision(Reason.ALGORITHM_CHANGED, plan.mesh.pki.algorithm), False
     secret = store.secrets.get(host)
