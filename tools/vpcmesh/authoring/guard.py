@@ -7,16 +7,19 @@ import re
 import stat
 from pathlib import Path
 
-from vpcmesh.errors import Location, Problem, VpcmeshError
+from vpcmesh.errors import Location, Problem
 from vpcmesh.model.layout import SECRETS_DIR
 from vpcmesh.secrets import sopsfile
 
 # Key material, not the mere name of a format: a PEM private key with its base64 body, an
 # age identity with its 58 Bech32 characters, an OpenVPN static (tls-crypt) key with hex.
 # (Split so that a plain grep for key material does not match this file.)
-SECRET = re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----\r?\n[A-Za-z0-9+/=]{16}"
+# The line break may be real (PEM, or a YAML block indented), or escaped as sops writes it
+# in JSON and dotenv output ("\n").
+_BREAK = rb"(?:\r?\n[ \t]*|(?:\\r)?\\n)"
+SECRET = re.compile(rb"-----BEGIN [A-Z ]*PRIVATE KEY-----" + _BREAK + rb"[A-Za-z0-9+/=]{16}"
                     rb"|AGE-SECRET-KEY-" rb"1[02-9AC-HJ-NP-Z]{58}"
-                    rb"|-----BEGIN OpenVPN Static key V1-----\r?\n[0-9a-f]{32}")
+                    rb"|-----BEGIN OpenVPN Static key V1-----" + _BREAK + rb"[0-9a-f]{32}")
 # Tests keep documented demo keys; nothing else may.
 EXEMPT = ("tests/",)
 
@@ -55,10 +58,11 @@ def check(root: Path, files: list[str]) -> list[Problem]:
             line = data[:match.start()].count(b"\n") + 1
             problems.append(Problem(Location(rel, line, 1), "a private key in plaintext; keep"
                                     " it only encrypted under secrets/ (vpcmesh does that)"))
-        elif rel.startswith(f"{SECRETS_DIR}/") and path.name != ".gitkeep":
-            try:
-                sopsfile.metadata(data, rel)
-            except VpcmeshError:
-                problems.append(Problem(Location(rel), "not encrypted by sops; secrets/ holds"
-                                                       " SOPS-encrypted files only"))
+            continue
+        under_secrets = rel.startswith(f"{SECRETS_DIR}/") and path.name != ".gitkeep"
+        why = sopsfile.not_genuine(data, rel) if under_secrets else None
+        if why is not None:
+            detail = "" if why == sopsfile.NO_METADATA else f" ({why})"
+            problems.append(Problem(Location(rel), f"not encrypted by sops{detail}; secrets/"
+                                                   " holds SOPS-encrypted files only"))
     return problems

@@ -46,3 +46,38 @@ def scan(data: bytes, display: str) -> tuple[frozenset[str], dict[str, str]]:
 
 def recipients(meta: Mapping[str, Any]) -> frozenset[str]:
     return frozenset(str(e.get("recipient")) for e in meta["sops"].get("age") or [])
+
+
+NO_METADATA = "no 'sops' metadata"
+_ENC = re.compile(r"ENC\[[A-Z0-9_]+,data:[A-Za-z0-9+/=]*,iv:[A-Za-z0-9+/=]+,"
+                  r"tag:[A-Za-z0-9+/=]+,type:[a-z]+\]")
+
+
+def _all_encrypted(value: Any) -> bool:
+    if isinstance(value, dict):
+        return all(k.endswith(UNENCRYPTED_SUFFIX) or _all_encrypted(v) for k, v in value.items())
+    if isinstance(value, list):
+        return all(_all_encrypted(v) for v in value)
+    return isinstance(value, str) and _ENC.fullmatch(value) is not None
+
+
+def not_genuine(data: bytes, display: str) -> str | None:
+    """Why `data` is not what sops writes (None when it is): a 'sops' block alone proves
+    nothing, so every value must be sops ciphertext (ENC[...]) but those vpcmesh keeps
+    readable, and the block must hold a MAC and age-encrypted data keys."""
+    try:
+        meta = metadata(data, display)
+    except VpcmeshError:
+        return NO_METADATA
+    block = meta["sops"]
+    if not isinstance(block.get("mac"), str) or not _ENC.fullmatch(block["mac"]):
+        return "no MAC in its 'sops' block"
+    keys = block.get("age") or []
+    if not keys or not all(isinstance(k, dict) and "BEGIN AGE ENCRYPTED FILE" in str(k.get("enc"))
+                           for k in keys):
+        return "no age-encrypted data key"
+    plain = [k for k, v in meta.items()
+             if k != "sops" and not k.endswith(UNENCRYPTED_SUFFIX) and not _all_encrypted(v)]
+    if plain:
+        return f"'{plain[0]}' is not encrypted"
+    return None
