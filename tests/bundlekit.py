@@ -12,6 +12,7 @@ import shutil
 import ssl
 import subprocess
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -76,6 +77,11 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.requests.append(self.path)
+        if self.path in self.server.redirects:  # a source that sends the agent elsewhere
+            self.send_response(301)
+            self.send_header("Location", self.server.redirects[self.path])
+            self.end_headers()
+            return
         path = self.server.folder / self.path.lstrip("/")
         if not path.is_file():
             self.send_error(404)
@@ -93,6 +99,15 @@ class _Handler(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if self.path in self.server.truncate:
             data = data[: len(data) // 2]  # the connection drops half way
+        if self.path in self.server.drip:  # a byte at a time, never quite silent
+            try:
+                for byte in data:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(0.2)
+            except OSError:
+                pass  # the agent hung up: what the test wanted
+            return
         self.wfile.write(data)
         self.server.sent += len(data)
 
@@ -101,9 +116,14 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
 
 class _Server(http.server.ThreadingHTTPServer):
+    daemon_threads = True  # a dripping handler must not hold up the test's end
+    block_on_close = False
+
     folder: Path
     requests: list[str]
     truncate: set[str]
+    drip: set[str]
+    redirects: dict[str, str]
     sent: int
 
 
@@ -154,6 +174,7 @@ def https_server(folder: Path, tls_dir: Path) -> Iterator[tuple[_Server, str, Pa
     ca, cert, key = _tls_files(tls_dir)
     server = _Server(("127.0.0.1", 0), _Handler)
     server.folder, server.requests, server.truncate, server.sent = folder, [], set(), 0
+    server.drip, server.redirects = set(), {}
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)

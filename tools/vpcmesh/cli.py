@@ -177,7 +177,7 @@ def pki_renew_cmd(repo: Path, hostname: str | None) -> None:
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("/"),
               show_default=True, help="Install under this root instead of /.")
 @click.option("--once", is_flag=True, help="Pull once and exit (what the timer runs).")
-@click.option("--interval", type=float, default=120, show_default=True,
+@click.option("--interval", type=click.FloatRange(min=1), default=120, show_default=True,
               help="Seconds between pulls without --once.")
 @click.option("--restart-cmd", help="Restart OpenVPN with this shell command instead of"
                                     " systemctl restart openvpn-server@/openvpn-client@MESH.")
@@ -188,7 +188,8 @@ def pki_renew_cmd(repo: Path, hostname: str | None) -> None:
                                    " connected yet (kept), anything else down (rolled back).")
 @click.option("--pidfile", type=click.Path(dir_okay=False, path_type=Path),
               help="OpenVPN's --writepid file, for the health check with --restart-cmd.")
-@click.option("--health-timeout", type=float, default=30, show_default=True,
+@click.option("--health-timeout", type=click.FloatRange(min=0), default=30,
+              show_default=True,
               help="Seconds OpenVPN has to come up before the previous files come back.")
 @click.option("--status", "show_status", is_flag=True, help="Print what is installed; exit.")
 @click.option("--json", "as_json", is_flag=True, help="With --status: print JSON.")

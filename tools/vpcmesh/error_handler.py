@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import traceback
 from collections.abc import Callable
 
@@ -15,11 +17,23 @@ EXIT_INVALID = 1
 EXIT_USAGE = 2
 EXIT_BUG = 3
 EXIT_INTERRUPTED = 130
+EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, as a shell reports it
+
+
+def _quiet_stdout() -> None:
+    # The reader went away (`vpcmesh pki status | head`): nothing more can be said there,
+    # and Python must not complain about it while flushing at exit either.
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    os.close(devnull)
 
 
 def run(command: Callable[[], int]) -> int:
     try:
         return command()
+    except BrokenPipeError:
+        _quiet_stdout()
+        return EXIT_BROKEN_PIPE
     except VpcmeshError as exc:
         for problem in exc.problems:
             click.echo(str(problem), err=True)

@@ -19,6 +19,9 @@ def head_commit(root: Path) -> str | None:
         return None
 
 
+FETCH_TIMEOUT = 300  # seconds for one git fetch of a node's bundles
+
+
 class Mirror:
     """A local bare copy of a remote's branch, fetched on demand; reads files of its tip."""
 
@@ -34,8 +37,10 @@ class Mirror:
         """Fetch the ref; returns the commit it points at."""
         target = f"refs/vpcmesh/{self.ref}"
         try:
-            self.repo.git.fetch("--quiet", "--no-tags", "--force", "--depth", "1", self.url,
-                                f"+refs/heads/{self.ref}:{target}")
+            # '--' ends the options: the URL can never be one; a stuck fetch is killed.
+            self.repo.git.fetch("--quiet", "--no-tags", "--force", "--depth", "1", "--",
+                                self.url, f"+refs/heads/{self.ref}:{target}",
+                                kill_after_timeout=FETCH_TIMEOUT)
         except GitCommandError as exc:
             detail = (exc.stderr or "").strip().replace("\n", " ")
             raise VpcmeshError.at(self.url, f"cannot fetch branch '{self.ref}': {detail}"

@@ -11,6 +11,7 @@ from pathlib import Path
 from string import Template
 
 from vpcmesh.agent import system
+from vpcmesh.bundle.manifest import load_trust_key
 from vpcmesh.errors import VpcmeshError
 from vpcmesh.fsio import replace_file
 from vpcmesh.secrets import agekeys
@@ -60,6 +61,18 @@ def install(setup: AgentSetup) -> Installed:
     if b"BEGIN PUBLIC KEY" not in trust:
         raise VpcmeshError.at(str(setup.trust_key), "not a PEM public key; use the mesh's"
                                                     " mesh/signing.pub")
+    try:
+        load_trust_key(trust, str(setup.trust_key))
+    except VpcmeshError:
+        raise VpcmeshError.at(str(setup.trust_key), "not an Ed25519 public key; use the"
+                                                    " mesh's mesh/signing.pub") from None
+    for option, value in (("--source", setup.source), ("--ref", setup.ref),
+                          ("--restart-cmd", setup.restart_cmd or "")):
+        if any(ord(c) < 32 or ord(c) == 127 for c in value):
+            raise VpcmeshError.at(option, "has a control character (a newline would add a"
+                                          " line to the unit or the crontab)")
+        if option != "--restart-cmd" and value.startswith("-"):
+            raise VpcmeshError.at(option, f"{value!r} starts with '-'")
     config.mkdir(parents=True, exist_ok=True, mode=0o700)
     key_file = config / "age.key"
     created = not key_file.exists()
@@ -80,7 +93,12 @@ def install(setup: AgentSetup) -> Installed:
             + "/age.key", "--trust-key", "/" + CONFIG_DIR + "/signing.pub"]
     if setup.restart_cmd:
         args += ["--restart-cmd", setup.restart_cmd]
-    context = {"hostname": setup.hostname, "command": shlex.join(args), "interval": "2min"}
+    # What the unit or cron line runs, escaped for that file: systemd expands % and $ (and
+    # reads C escapes) in ExecStart, cron turns % into a newline.
+    command = shlex.join(args)
+    systemd = command.replace("\\", "\\\\").replace("%", "%%").replace("$", "$$")
+    context = {"hostname": setup.hostname, "interval": "2min",
+               "command": command.replace("%", "\\%") if setup.cron else systemd}
     units = ({"etc/cron.d/vpcmesh-pull": "vpcmesh-pull.cron"} if setup.cron else
              {"etc/systemd/system/vpcmesh-pull.service": "vpcmesh-pull.service",
               "etc/systemd/system/vpcmesh-pull.timer": "vpcmesh-pull.timer"})

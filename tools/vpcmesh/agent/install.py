@@ -3,6 +3,7 @@ with the previous files kept so a failed health check can put them back."""
 
 from __future__ import annotations
 
+import errno
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -92,6 +93,22 @@ def _write(path: Path, data: bytes, mode: int) -> Path:
     return write_temp(path, data, mode, durable=True)
 
 
+def _put(tmp: Path, path: Path) -> None:
+    """Rename `tmp` over `path`; where `path` is a mount point of its own (/etc/hosts in
+    Docker, LXC and Kubernetes is bind-mounted), rewrite it in place instead."""
+    try:
+        os.replace(tmp, path)
+    except OSError as exc:
+        if exc.errno not in (errno.EBUSY, errno.EXDEV, errno.EPERM):
+            raise
+        with open(path, "r+b") as handle:
+            handle.write(tmp.read_bytes())
+            handle.truncate()
+            handle.flush()
+            os.fsync(handle.fileno())
+        tmp.unlink()
+
+
 class Installer:
     def __init__(self, root: Path, desired: Desired, managed_before: Sequence[str]) -> None:
         self.root = root
@@ -112,13 +129,13 @@ class Installer:
         try:
             for path, (data, mode) in sorted(self.changes.items()):
                 staged.append((_write(path, data, mode), path))
-        except BaseException:
-            # Staged files may hold private keys: none may outlive a failed (or interrupted) run.
+            for tmp, path in staged:
+                _put(tmp, path)
+        finally:
+            # Staged files may hold private keys: none may outlive a failed (or interrupted)
+            # run, whatever the moment (a rename that fails, a signal between two).
             for tmp, _ in staged:
                 tmp.unlink(missing_ok=True)
-            raise
-        for tmp, path in staged:
-            os.replace(tmp, path)
         for path in self.removals:
             path.unlink(missing_ok=True)
 
@@ -127,7 +144,11 @@ class Installer:
             if old is None:
                 path.unlink(missing_ok=True)
             else:
-                os.replace(_write(path, *old), path)
+                tmp = _write(path, *old)
+                try:
+                    _put(tmp, path)
+                finally:
+                    tmp.unlink(missing_ok=True)
 
     @property
     def changed(self) -> list[Path]:

@@ -97,6 +97,15 @@ def _secret_files(opened: dict[str, object]) -> dict[str, str]:
     return {str(k): v for k, v in found.items()}
 
 
+def _frozen(state: AgentState, now: dt.datetime, source: str) -> None:
+    """Nothing new, for longer than the installed manifest was signed for: the source (or
+    the publish job behind it) has stopped, and the node would not hear of a revocation."""
+    if state.expires and contract.parse_time(state.expires) <= now:
+        raise VpcmeshError.at(source, f"still serves version {state.version}, whose manifest"
+                                      f" expired on {state.expires}: the source may be frozen"
+                                      " (is the publish job running?)")
+
+
 def _recheck(state: AgentState, opts: PullOptions) -> PullResult:
     """Nothing new, but the installed version was waiting for its tunnel: is it up now?"""
     if not state.waiting:
@@ -116,6 +125,7 @@ def pull(source: Source, opts: PullOptions, now: dt.datetime) -> PullResult:
     state = read_agent_state(opts.root)
     fetched = source.manifest(opts.hostname, state.etag)
     if fetched is None:
+        _frozen(state, now, source.name)
         return _recheck(state, opts)
     try:
         trust = opts.trust_key.read_bytes()
@@ -126,9 +136,11 @@ def pull(source: Source, opts: PullOptions, now: dt.datetime) -> PullResult:
                                str(opts.trust_key), source.name)
     digest = hashlib.sha256(fetched.manifest).hexdigest()
     if not check(manifest, digest, opts, state, now, source.name):
-        if fetched.etag != state.etag or not state.manifest_sha256:
-            state = replace(state, etag=fetched.etag, manifest_sha256=digest)
+        if fetched.etag != state.etag or not state.manifest_sha256 or not state.expires:
+            state = replace(state, etag=fetched.etag, manifest_sha256=digest,
+                            expires=manifest.expires)
             write_agent_state(opts.root, state)
+        _frozen(state, now, source.name)
         return _recheck(state, opts)
     version = manifest.version
     files = fetch_files(source, manifest, opts.hostname)
@@ -144,6 +156,7 @@ def pull(source: Source, opts: PullOptions, now: dt.datetime) -> PullResult:
     done = replace(state, hostname=opts.hostname, mesh=manifest.body.mesh, version=version,
                    commit=manifest.commit, installed_at=contract.format_time(now),
                    etag=fetched.etag, files=installer.managed, manifest_sha256=digest,
+                   expires=manifest.expires,
                    unit=manifest.unit, vpn_address=manifest.body.vpn_address, health=HEALTHY,
                    failed_version=None, attempts=0, next_retry=None, last_error=None)
     if not installer.pending:

@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import http.client
 import ssl
+import time
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from vpcmesh.bundle import names
 from vpcmesh.errors import VpcmeshError
@@ -96,8 +97,21 @@ class GitSource:
         return self._read(host, rel, limit)
 
 
+class _HttpsOnly(urllib.request.HTTPRedirectHandler):
+    """A redirect may move the bundle, never off TLS: an https source that answers with an
+    http:// location would hand the manifest to whoever sits on the path."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str,
+                         headers: Any, newurl: str) -> urllib.request.Request | None:
+        if not newurl.startswith("https://"):
+            raise VpcmeshError.at(req.full_url, f"redirected to {newurl}, which is not https;"
+                                                " refusing it")
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 class HttpsSource:
-    TIMEOUT = 30
+    TIMEOUT = 30  # each connect and read
+    DEADLINE = 120  # a whole file: a source that drips a byte a minute is still refused
 
     def __init__(self, base: str) -> None:
         self.name = base
@@ -105,7 +119,8 @@ class HttpsSource:
         # A TLS context of its own, made now: the system's CA store as it is for this run
         # (Python 3.13's module-wide default opener would keep the first one it saw).
         context = ssl.create_default_context()
-        self.opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context))
+        self.opener = urllib.request.build_opener(urllib.request.HTTPSHandler(context=context),
+                                                  _HttpsOnly())
 
     def where(self, host: str, rel: str) -> str:
         return f"{self.base}/{host}/{rel}"
@@ -117,7 +132,7 @@ class HttpsSource:
             request.add_header("If-None-Match", etag)
         try:
             with self.opener.open(request, timeout=self.TIMEOUT) as response:
-                data = response.read(limit + 1)
+                data = self._read_body(response, url, limit)
                 length = response.headers.get("Content-Length")
                 if length is not None and length.isdigit() and len(data) < int(length):
                     raise VpcmeshError.at(url, f"truncated: {len(data)} of {length} bytes"
@@ -130,6 +145,20 @@ class HttpsSource:
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
             raise VpcmeshError.at(url, f"cannot fetch: {reason}") from None
+
+    def _read_body(self, response: Any, url: str, limit: int) -> bytes:
+        """At most limit + 1 bytes (one more shows an overlong file), within DEADLINE."""
+        deadline = time.monotonic() + self.DEADLINE
+        chunks, size = [], 0
+        while size <= limit:
+            chunk = response.read1(min(65536, limit + 1 - size))  # what has arrived
+            if not chunk:
+                break
+            chunks.append(chunk)
+            size += len(chunk)
+            if time.monotonic() > deadline:
+                raise VpcmeshError.at(url, f"too slow: {size} bytes in {self.DEADLINE}s")
+        return b"".join(chunks)
 
     def manifest(self, host: str, etag: str | None) -> Fetched | None:
         data, new_etag = self._get(f"{self.base}/{host}/{names.MANIFEST}", MAX_MANIFEST, etag)
@@ -146,6 +175,11 @@ class HttpsSource:
 
 
 def open_source(spec: str, ref: str, cache: Path) -> Source:
+    # '--upload-pack=...' would be an option to git, which would run it as a command.
+    for value, what in ((spec, "source"), (ref, "ref")):
+        if value.startswith("-") or any(ord(c) < 32 for c in value):
+            raise VpcmeshError.at(value, f"not a {what}: it starts with '-' or has a control"
+                                         " character")
     if spec.startswith("https://"):
         return HttpsSource(spec)
     if spec.startswith("http://"):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -10,6 +12,7 @@ from pathlib import Path
 
 from vpcmesh.fsio import exclusive, replace_file
 
+log = logging.getLogger("vpcmesh.agent")
 STATE_DIR = "var/lib/vpcmesh"
 HEALTHY = "healthy"
 WAITING = "waiting for the tunnel"  # OpenVPN runs, but has not connected yet
@@ -25,6 +28,7 @@ class AgentState:
     etag: str | None = None
     files: tuple[str, ...] = ()  # what the agent installed, to remove later
     manifest_sha256: str = ""  # of the installed manifest: a same-numbered other one is new
+    expires: str = ""  # the installed manifest's: a source still serving it after is frozen
     unit: str = ""  # the OpenVPN unit and tunnel address of what is installed, so that a
     vpn_address: str = ""  # pull with nothing new can still check on the tunnel
     health: str = ""  # HEALTHY, WAITING, or "" before any install
@@ -42,14 +46,34 @@ def state_path(root: Path) -> Path:
     return root / STATE_DIR / "state.json"
 
 
+_OPTIONAL_STR = (str, type(None))
+_TYPES: dict[str, type | tuple[type, ...]] = {
+    "version": int, "attempts": int, "files": list, "failed_version": (int, type(None)),
+    "etag": _OPTIONAL_STR, "next_retry": _OPTIONAL_STR, "last_error": _OPTIONAL_STR}
+
+
 def read_agent_state(root: Path) -> AgentState:
+    """The state; a corrupt one (a disk full at the wrong moment, a hand edit) is moved
+    aside with a warning, and the next install verifies everything again from scratch."""
     path = state_path(root)
     if not path.exists():
         return AgentState()
-    data = json.loads(path.read_text())
-    known = {k: v for k, v in data.items() if k in AgentState.__dataclass_fields__}
-    known["files"] = tuple(known.get("files") or ())
-    return AgentState(**known)
+    try:
+        data = json.loads(path.read_text())
+        if not isinstance(data, dict):
+            raise ValueError("not a JSON object")
+        known = {k: v for k, v in data.items() if k in AgentState.__dataclass_fields__}
+        for key, value in known.items():
+            if not isinstance(value, _TYPES.get(key, str)) or isinstance(value, bool):
+                raise ValueError(f"{key} has the wrong type")
+        known["files"] = tuple(str(f) for f in known.get("files") or ())
+        return AgentState(**known)
+    except (OSError, ValueError, UnicodeDecodeError) as exc:
+        aside = path.with_name("state.json.corrupt")
+        os.replace(path, aside)
+        log.warning("%s: unreadable (%s), moved to %s; starting over: the next bundle is"
+                    " verified and installed from scratch", path, exc, aside.name)
+        return AgentState()
 
 
 def write_agent_state(root: Path, state: AgentState) -> None:

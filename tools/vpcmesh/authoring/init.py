@@ -8,7 +8,7 @@ from pathlib import Path
 from vpcmesh import clock
 from vpcmesh.errors import Location, Problem, VpcmeshError
 from vpcmesh.fsio import replace_file
-from vpcmesh.model import schema
+from vpcmesh.model import checks, schema
 from vpcmesh.model.cache import ParseCache
 from vpcmesh.model.layout import (
     ADMIN_SECRETS,
@@ -56,7 +56,13 @@ def _check_options(new: NewMesh) -> Mesh:
                 for p in schema.validate(doc, "mesh")]
     if problems:
         raise VpcmeshError(problems)
-    return mesh_from(doc)
+    mesh = mesh_from(doc)
+    # The same checks validate makes: init never writes a mesh its own validate refuses.
+    problems = [Problem(Location(_option(p.message)), p.message)
+                for p in checks.check_mesh(mesh) if p.is_error]
+    if problems:
+        raise VpcmeshError(problems)
+    return mesh
 
 
 def _option(message: str) -> str:

@@ -75,6 +75,9 @@ def _check(root: Path, head: str, hosts: list[str], files: dict[str, bytes],
 
 
 def publish(root: Path, to: str, branch: str, allow_dirty: bool = False) -> int:
+    for option, value in (("--to", to), ("--branch", branch)):
+        if value.startswith("-") or any(ord(c) < 32 for c in value):
+            raise VpcmeshError.at(option, f"{value!r} is not a git remote or branch name")
     with writing(root):
         return _publish(root, to, branch, allow_dirty)
 

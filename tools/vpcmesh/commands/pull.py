@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import time
 from dataclasses import asdict, replace
 from pathlib import Path
@@ -56,7 +57,15 @@ def _once(source_spec: str, ref: str, opts: PullOptions) -> int:
     return 0
 
 
+def _interrupted(signum: int, frame: object) -> None:
+    # SIGTERM (systemd stopping the timer's run, a shutdown) unwinds like Ctrl-C, so every
+    # cleanup runs: no staged private key is left behind.
+    raise KeyboardInterrupt
+
+
 def run(source_spec: str, ref: str, opts: PullOptions, once: bool, interval: float) -> int:
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, _interrupted)
     if once:
         return _once(source_spec, ref, opts)
     while True:  # without --once: a long-running agent (the timer is the usual way)
