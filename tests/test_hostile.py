@@ -126,3 +126,24 @@ def test_a_revoke_killed_after_its_first_write_has_recorded_the_revocation(
     assert calls == [example_repo / "mesh/pki/crl.pem"]
     crl = x509.load_pem_x509_crl((example_repo / "mesh/pki/crl.pem").read_bytes())
     assert crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mounting a tiny filesystem needs root")
+def test_a_full_disk_is_a_clear_error_and_leaves_nothing_half_written(
+        base_repo: Path, tmp_path: Path) -> None:
+    import shutil
+
+    small = tmp_path / "small"
+    small.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=90k", "tmpfs", str(small)], check=True)
+    try:
+        repo = Path(shutil.copytree(base_repo, small / "repo"))
+        before = {p: p.read_bytes() for p in repo.rglob("*") if p.is_file()}
+        result = invoke("render", "--repo", repo)
+        assert result.exit_code == 1, result.stderr
+        assert "No space left on device; nothing was changed by halves" in result.stderr
+        assert not (repo / "build").exists()
+        assert not list(repo.glob(".build-staging-*"))
+        assert {p: p.read_bytes() for p in before} == before
+    finally:
+        subprocess.run(["umount", str(small)], check=True)

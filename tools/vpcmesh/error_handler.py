@@ -38,6 +38,13 @@ def run(command: Callable[[], int]) -> int:
         for problem in exc.problems:
             click.echo(str(problem), err=True)
         return EXIT_INVALID
+    except OSError as exc:
+        # The machine, not the input: a full disk, a read-only folder. Every write that
+        # matters is staged and swapped, so nothing was half-written; say where and why.
+        click.echo(f"{exc.filename or 'vpcmesh'}: {exc.strerror or exc}; nothing was"
+                   " changed by halves: free the space (or fix the permission) and run it"
+                   " again", err=True)
+        return EXIT_INVALID
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         return EXIT_INTERRUPTED
