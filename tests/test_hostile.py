@@ -147,3 +147,13 @@ def test_a_full_disk_is_a_clear_error_and_leaves_nothing_half_written(
         assert {p: p.read_bytes() for p in before} == before
     finally:
         subprocess.run(["umount", str(small)], check=True)
+
+
+def test_a_huge_file_among_the_inputs_is_refused_unread(base_repo: Path) -> None:
+    huge = base_repo / "secrets/nodes/huge.sops.yaml"
+    with huge.open("wb") as handle:
+        handle.truncate(20 << 20)  # sparse: 20 MiB that cost nothing
+    result = invoke("validate", "--repo", base_repo)
+    assert (result.exit_code, result.stderr) == (
+        1, "secrets/nodes/huge.sops.yaml: larger than 16 MiB, no file vpcmesh writes is near"
+           " that size; remove it\n")

@@ -19,6 +19,7 @@ def head_commit(root: Path) -> str | None:
         return None
 
 
+MAX_MEMBER = 16 << 20  # bytes: no mesh file is near it (model/snapshot.py says why)
 FETCH_TIMEOUT = 300  # seconds for one git fetch of a node's bundles
 
 
@@ -113,7 +114,9 @@ def members_at(root: Path, ref: str) -> tuple[str, dict[str, tuple[str, bytes]]]
             if not name.startswith(lead) or name == lead.rstrip("/"):
                 continue
             rel = name[len(lead):]
-            if member.isfile():
+            if member.isfile() and member.size > MAX_MEMBER:
+                members[rel] = ("large", b"")  # never read: the snapshot reports it
+            elif member.isfile():
                 handle = tar.extractfile(member)
                 members[rel] = ("file", handle.read() if handle else b"")
             elif member.isdir():

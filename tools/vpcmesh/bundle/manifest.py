@@ -27,6 +27,8 @@ from vpcmesh.errors import VpcmeshError
 FORMAT = 1  # raised on any change an older agent would misread
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 MAX_FILE = 1 << 20  # a bundle file larger than this is refused before it is read
+MAX_FILES = 4096  # a hub with 4,000 spokes; a bundle listing more is refused
+MAX_TOTAL = 64 << 20  # bytes of a whole bundle: what an agent may be made to hold
 _NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _ADDRESS = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
@@ -147,6 +149,8 @@ class _Fields:
         raw = self.data.get("files")
         if not isinstance(raw, dict) or not raw:
             raise self._bad("files", "is missing or empty")
+        if len(raw) > MAX_FILES:
+            raise self._bad("files", f"lists {len(raw)} files, more than {MAX_FILES}")
         out = {}
         for rel, meta in raw.items():
             if not safe_relpath(rel):
@@ -156,6 +160,9 @@ class _Fields:
             if size > MAX_FILE:
                 raise self._bad("files", f"lists {rel} at {size} bytes, over {MAX_FILE}")
             out[rel] = FileEntry(entry.text("sha256", _SHA256), size)
+        total = sum(e.size for e in out.values())
+        if total > MAX_TOTAL:
+            raise self._bad("files", f"add up to {total} bytes, more than {MAX_TOTAL}")
         return out
 
 

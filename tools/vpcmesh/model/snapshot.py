@@ -22,6 +22,10 @@ class Kind(StrEnum):
     FOLDER = "folder"
     LINK = "link"  # never followed: a link could point anywhere on the machine
     OTHER = "other"  # a device, socket or pipe: never read
+    LARGE = "large"  # a regular file far larger than any vpcmesh writes: never read
+
+
+MAX_INPUT = 16 << 20  # bytes: the largest input file read (a sops file is a few KiB)
 
 
 @dataclass(frozen=True)
@@ -47,10 +51,12 @@ class Snapshot:
 
     def refused(self) -> list[Problem]:
         """Every link or special file among the inputs: never read, always reported."""
-        what = {Kind.LINK: "a symbolic link", Kind.OTHER: "a device, socket or pipe"}
-        return [Problem(Location(rel), f"{what[kind]}, not a regular file: vpcmesh reads only"
-                                       " regular files in the repository (a link could point"
-                                       " anywhere on this machine)")
+        what = {Kind.LINK: "a symbolic link", Kind.OTHER: "a device, socket or pipe",
+                Kind.LARGE: f"larger than {MAX_INPUT >> 20} MiB"}
+        why = {Kind.LARGE: "no file vpcmesh writes is near that size; remove it"}
+        return [Problem(Location(rel), f"{what[kind]}, " + why.get(
+                    kind, "not a regular file: vpcmesh reads only regular files in the"
+                          " repository (a link could point anywhere on this machine)"))
                 for rel, kind in sorted(self.kinds.items()) if kind in what]
 
     def with_files(self, changes: Mapping[str, bytes | None]) -> Snapshot:
@@ -87,10 +93,13 @@ def read_snapshot(root: Path, cache: ParseCache) -> Snapshot:
 
     def visit(rel: str) -> None:
         try:
-            mode = os.lstat(root / rel).st_mode
+            found = os.lstat(root / rel)
         except FileNotFoundError:
             return
-        kind = kinds[rel] = _kind(mode)
+        kind = _kind(found.st_mode)
+        if kind is Kind.FILE and found.st_size > MAX_INPUT:
+            kind = Kind.LARGE
+        kinds[rel] = kind
         if kind is Kind.FILE:
             with open(root / rel, "rb") as handle:
                 files[rel] = handle.read()
@@ -110,7 +119,10 @@ def from_members(members: Mapping[str, tuple[str, bytes]], cache: ParseCache) ->
     for rel, (kind_name, data) in members.items():
         if rel.split("/")[0] not in INPUTS:
             continue
-        kind = kinds[rel] = Kind(kind_name)
+        kind = Kind(kind_name)
+        if kind is Kind.FILE and len(data) > MAX_INPUT:
+            kind = Kind.LARGE
+        kinds[rel] = kind
         if kind is Kind.FILE:
             files[rel] = data
         parent = rel.rpartition("/")[0]
