@@ -157,3 +157,34 @@ def test_a_huge_file_among_the_inputs_is_refused_unread(base_repo: Path) -> None
     assert (result.exit_code, result.stderr) == (
         1, "secrets/nodes/huge.sops.yaml: larger than 16 MiB, no file vpcmesh writes is near"
            " that size; remove it\n")
+
+
+def test_init_never_writes_a_mesh_its_own_validate_refuses(tmp_path: Path) -> None:
+    from conftest import age_recipient
+
+    result = invoke("init", "--repo", tmp_path / "new", "--name", "acme", "--domain",
+                    "inner.acme.example", "--network", "10.8.0.1/24", "--admin-recipient",
+                    age_recipient("admin"))
+    assert (result.exit_code, result.stderr) == (
+        1, "--network: vpn.network: 10.8.0.1/24 has host bits set; use 10.8.0.0/24\n")
+    assert not (tmp_path / "new").exists()
+
+
+@pytest.mark.parametrize(("args", "code", "said"), [
+    (["pull", "--interval", "-1", "--hostname", "h", "--source", "s", "--age-key", "k",
+      "--trust-key", "t"], 2, "is not in the range x>=1"),
+    (["publish", "--to", "--x"], 1, "--to: '--x' is not a git remote or branch name"),
+])
+def test_bad_options_are_errors_not_tracebacks(base_repo: Path, args: list[str], code: int,
+                                               said: str) -> None:
+    result = invoke(*args, *(["--repo", str(base_repo)] if args[0] == "publish" else []))
+    assert result.exit_code == code and said in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_missing_sops_binary_is_named(example_repo: Path, admin_key: Path,
+                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("VPCMESH_SOPS", "/nonexistent/sops")
+    result = invoke("pki", "renew", "--repo", example_repo)
+    assert (result.exit_code, result.stderr) == (
+        1, "/nonexistent/sops: not installed (not found on PATH)\n")
