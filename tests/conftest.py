@@ -113,6 +113,22 @@ def example_repo(tmp_path: Path) -> Path:
     return copy_example(tmp_path / "example")
 
 
+@pytest.fixture
+def build(example_repo: Path) -> Path:
+    """The example mesh rendered and signed: a build/ a node can pull from."""
+    assert invoke("render", "--repo", example_repo).exit_code == 0
+    return example_repo / "build"
+
+
+@pytest.fixture
+def node(tmp_path: Path) -> Path:
+    """An empty root for a node's agent (--root), with an /etc/hosts of its own."""
+    root = tmp_path / "node"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/hosts").write_text("127.0.0.1 localhost\n")
+    return root
+
+
 def age_recipient(name: str) -> str:
     """The recipient of a demo key in tests/fixtures/example-keys (its '# public key' line)."""
     for line in (KEYS / f"{name}.agekey").read_text().splitlines():

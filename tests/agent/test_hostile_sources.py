@@ -20,20 +20,6 @@ from conftest import KEYS, ROOT, invoke
 HOST = "tencent-hz-1"
 
 
-@pytest.fixture
-def build(example_repo: Path) -> Path:
-    assert invoke("render", "--repo", example_repo).exit_code == 0
-    return example_repo / "build"
-
-
-@pytest.fixture
-def node(tmp_path: Path) -> Path:
-    root = tmp_path / "node"
-    (root / "etc").mkdir(parents=True)
-    (root / "etc/hosts").write_text("127.0.0.1 localhost\n")
-    return root
-
-
 def pull(source: str | Path, root: Path, trust: Path, *extra: str) -> tuple[int, str]:
     result = invoke("pull", "--once", "--hostname", HOST, "--source", source, "--root", root,
                     "--age-key", KEYS / f"{HOST}.agekey", "--trust-key", trust,

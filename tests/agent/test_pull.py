@@ -16,20 +16,6 @@ from conftest import KEYS, invoke
 HOST = "tencent-hz-1"
 
 
-@pytest.fixture
-def build(example_repo: Path) -> Path:
-    assert invoke("render", "--repo", example_repo).exit_code == 0
-    return example_repo / "build"
-
-
-@pytest.fixture
-def node(tmp_path: Path) -> Path:
-    root = tmp_path / "node"
-    (root / "etc").mkdir(parents=True)
-    (root / "etc/hosts").write_text("127.0.0.1 localhost\n")
-    return root
-
-
 def pull(source: str | Path, root: Path, *extra: str, key: str = HOST,
          trust: Path | None = None, host: str = HOST) -> tuple[int, str]:
     trust_key = trust or (Path(str(source)).parent / "mesh/signing.pub")

@@ -18,12 +18,6 @@ from conftest import KEYS, invoke
 HOST = "tencent-hz-1"
 
 
-@pytest.fixture
-def build(example_repo: Path) -> Path:
-    assert invoke("render", "--repo", example_repo).exit_code == 0
-    return example_repo / "build"
-
-
 def test_what_the_compiler_writes_parses_back_byte_for_byte(build: Path) -> None:
     for bundle in sorted(p for p in build.iterdir() if (p / "manifest.json").exists()):
         raw = (bundle / "manifest.json").read_bytes()
