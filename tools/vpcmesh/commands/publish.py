@@ -8,14 +8,17 @@ import click
 from vpcmesh import git
 from vpcmesh.bundle import manifest as contract
 from vpcmesh.bundle import names
-from vpcmesh.compiler.lock import writing
+from vpcmesh.compiler.lock import LOCK, writing
 from vpcmesh.compiler.pipeline import Request, build, snapshot
 from vpcmesh.compiler.signing import DIRTY
+from vpcmesh.compiler.stamp import STAMP
 from vpcmesh.errors import Location, Problem, VpcmeshError
 from vpcmesh.fsio import read_tree
+from vpcmesh.model.cache import CACHE
 from vpcmesh.model.layout import BUILD_DIR
 
 _BRAVE = " (or --allow-dirty, to publish anyway)"
+RUNTIME_FILES = frozenset({LOCK, STAMP, CACHE})
 
 
 def _source(root: Path, allow_dirty: bool) -> str:
@@ -26,7 +29,9 @@ def _source(root: Path, allow_dirty: bool) -> str:
                                          " commit")
     if allow_dirty:
         return head
-    dirty = git.dirty_paths(root)
+    # vpcmesh's own working files are not changes, even where .gitignore predates them
+    dirty = [rel for rel in git.dirty_paths(root)
+             if rel not in RUNTIME_FILES and not rel.startswith(f"{BUILD_DIR}/")]
     if dirty:
         shown = ", ".join(dirty[:5]) + (f" and {len(dirty) - 5} more" if len(dirty) > 5 else "")
         raise VpcmeshError.at(dirty[0], f"uncommitted changes ({shown}): publish takes a"
