@@ -160,3 +160,18 @@ def test_a_shallow_clone_trusts_signatures_it_cannot_check_but_publish_asks_for_
     assert result.exit_code == 1
     assert "which this shallow clone lacks: publish from a full clone (actions/checkout:" \
            " fetch-depth: 0) (or --allow-dirty, to publish anyway)" in result.stderr
+
+
+def test_vpcmeshs_own_working_files_are_not_uncommitted_changes(repo: Path) -> None:
+    # A mesh from before the lock file: .gitignore does not name it, git sees it untracked.
+    if (repo / ".vpcmesh.lock").exists():
+        git(repo, "rm", "-q", "--cached", "--ignore-unmatch", ".vpcmesh.lock")
+    git(repo, "commit", "-q", "--allow-empty", "-m", "the lock is not tracked")
+    git(repo, "push", "-q", "origin", "main")
+    (repo / ".vpcmesh.lock").touch()
+    assert "?? .vpcmesh.lock" in git(repo, "status", "--porcelain")
+    subprocess.run(["git", "init", "-q", "--bare", str(repo.parent / "bundles.git")],
+                   check=True)
+    assert publish(repo) == (0, f"{repo.parent / 'bundles.git'} bundles: published"
+                                f" {_tip(repo.parent / 'bundles.git')[:12]} from"
+                                f" {git(repo, 'rev-parse', 'HEAD')[:12]}\n")
