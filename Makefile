@@ -64,5 +64,5 @@ bench: $(STAMP) ## Benchmark 10, 100 and 1,000 nodes, easy-rsa beside it, and a 
 	  (apt-get update -qq && apt-get install -y -qq easy-rsa iperf3 >/dev/null)
 	$(BIN)/python bench/bench.py $(if $(SIZES),--sizes $(SIZES))
 
-clean: ## Remove build/, the virtualenv and .tools/
-	rm -rf build $(VENV) .tools
+clean: ## Remove build/, the virtualenvs and .tools/
+	rm -rf build $(VENV) .venv-* .tools
