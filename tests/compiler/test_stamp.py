@@ -85,3 +85,10 @@ def test_the_cache_keeps_what_the_next_render_needs(base_repo: Path, admin_key: 
     from vpcmesh.model.cache import key
 
     assert key("state", state) in entries
+
+
+def test_validate_loads_no_renderer_and_no_signer(base_repo: Path) -> None:
+    # validate runs in every commit hook: it checks, it does not render or sign
+    assert modules_loaded(("jinja2", "git", "vpcmesh.rendering", "vpcmesh.compiler.signing",
+                           "vpcmesh.pki.issuing", "vpcmesh.pki.admin"),
+                          "validate", "--repo", base_repo) == []

@@ -26,6 +26,9 @@ from vpcmesh.errors import VpcmeshError
 
 FORMAT = 1  # raised on any change an older agent would misread
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
+# A manifest signed from uncommitted changes names its commit so: publish refuses it, and the
+# next sign on a clean checkout signs it again.
+DIRTY = "-dirty"
 MAX_FILE = 1 << 20  # a bundle file larger than this is refused before it is read
 MAX_FILES = 4096  # a hub with 4,000 spokes; a bundle listing more is refused
 MAX_TOTAL = 64 << 20  # bytes of a whole bundle: what an agent may be made to hold

@@ -8,9 +8,9 @@ import click
 from vpcmesh import git
 from vpcmesh.bundle import manifest as contract
 from vpcmesh.bundle import names
+from vpcmesh.bundle.manifest import DIRTY
 from vpcmesh.compiler.lock import LOCK, writing
 from vpcmesh.compiler.pipeline import Request, build, snapshot
-from vpcmesh.compiler.signing import DIRTY
 from vpcmesh.compiler.stamp import STAMP
 from vpcmesh.errors import Location, Problem, VpcmeshError
 from vpcmesh.fsio import read_tree

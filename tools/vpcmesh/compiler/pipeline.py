@@ -14,11 +14,12 @@ import datetime as dt
 from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from vpcmesh import clock
 from vpcmesh.bundle import names
+from vpcmesh.bundle.manifest import DIRTY
 from vpcmesh.compiler import stamp
-from vpcmesh.compiler.signing import DIRTY
 from vpcmesh.compiler.staging import Staging
 from vpcmesh.errors import Location, Problem, Severity, VpcmeshError
 from vpcmesh.fsio import replace_file
@@ -28,9 +29,11 @@ from vpcmesh.model.loading import load_inventory
 from vpcmesh.model.snapshot import Snapshot, read_snapshot
 from vpcmesh.model.state import State, as_data, dump_state, read_state
 from vpcmesh.pki.decisions import PkiPlan, decide, expiry_problems
-from vpcmesh.pki.issuing import Changes, Progress
 from vpcmesh.pki.store import Store, read_store
 from vpcmesh.planning.addresses import Plan, make_plan
+
+if TYPE_CHECKING:  # issuing (sops, keys) loads only when a render issues: not for validate
+    from vpcmesh.pki.issuing import Changes, Progress
 
 
 @dataclass(frozen=True)

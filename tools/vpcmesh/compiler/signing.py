@@ -12,15 +12,18 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from vpcmesh.bundle import names
-from vpcmesh.bundle.manifest import Body, FileEntry, Manifest, format_time, parse_time
+from vpcmesh.bundle.manifest import (
+    Body,
+    FileEntry,
+    Manifest,
+    format_time,
+    parse_time,
+)
 from vpcmesh.model.state import Signed
 from vpcmesh.planning.addresses import Plan
 from vpcmesh.rendering.render import FileMap, by_node, conf_dir
 
 Signer = Callable[[bytes], bytes]
-# A manifest signed from uncommitted changes names its commit so; publish refuses it, and
-# the next sign on a clean checkout signs it again.
-DIRTY = "-dirty"
 
 
 @dataclass(frozen=True)
