@@ -69,10 +69,16 @@ class Management:
         line, _, self.buffer = self.buffer.partition(b"\n")
         return line.decode(errors="replace").rstrip("\r")
 
+    def _send(self, command: str) -> None:
+        try:
+            self.sock.sendall(command.encode() + b"\n")
+        except OSError as exc:  # OpenVPN went away mid-conversation
+            raise VpcmeshError.at(str(self.path), f"management interface: {exc}") from None
+
     def _ask(self, command: str) -> list[str]:
         """The reply lines of a multi-line command, up to END; real-time notifications
         (lines starting with '>') are skipped."""
-        self.sock.sendall(command.encode() + b"\n")
+        self._send(command)
         lines: list[str] = []
         while True:
             line = self._line()
@@ -86,7 +92,7 @@ class Management:
 
     def _command(self, command: str) -> str:
         """The SUCCESS/ERROR line of a one-line command."""
-        self.sock.sendall(command.encode() + b"\n")
+        self._send(command)
         while True:
             line = self._line()
             if line.startswith(("SUCCESS:", "ERROR:")):

@@ -9,6 +9,7 @@ import datetime as dt
 import hashlib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NoReturn
 
 from vpcmesh.agent.install import Installer, Target, layout
 from vpcmesh.agent.service import Health, Service, ServiceOptions, impact
@@ -113,7 +114,7 @@ def _recheck(state: AgentState, opts: PullOptions) -> PullResult:
     conf_dir = opts.root / "etc/openvpn" / ("server" if "server@" in state.unit else "client")
     service = Service(opts.service, Target.of_state(state, conf_dir, opts.root),
                       unit=state.unit, address=state.vpn_address, mesh=state.mesh)
-    if service.probe_once() is Health.UP:
+    if service.probe() is Health.UP:
         write_agent_state(opts.root, replace(state, health=HEALTHY, last_error=None))
         return PullResult("unchanged", state.version)
     raise VpcmeshError.at(str(conf_dir), f"version {state.version} is installed and OpenVPN"
@@ -187,7 +188,7 @@ def pull(source: Source, opts: PullOptions, now: dt.datetime) -> PullResult:
 
 
 def _roll_back(installer: Installer, service: Service, state: AgentState, version: int,
-               now: dt.datetime, opts: PullOptions, target: Target) -> None:
+               now: dt.datetime, opts: PullOptions, target: Target) -> NoReturn:
     """This config cannot start: the previous files back (or, on a first install, none and
     the unit stopped), and the version retried later, with backoff."""
     installer.restore()

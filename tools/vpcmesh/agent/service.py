@@ -98,14 +98,22 @@ class Service:
         self.env = {"VPCMESH_CONF_DIR": str(target.conf_dir), "VPCMESH_CONFIG": target.config,
                     "VPCMESH_MESH": mesh, "VPCMESH_UNIT": unit}
 
+    def _control(self, verb: str, command: str | None) -> None:
+        """`systemctl VERB unit`, or the operator's command for it; its exit status shows
+        in the health check, not here."""
+        if command is None:
+            command = f"systemctl {verb} {shlex.quote(self.unit)}"
+            code = system.systemctl(verb, self.unit)
+        else:
+            code = system.shell(command, self.env)
+        log.info("OpenVPN %s (%s): exit %d", verb, command, code)
+
     def restart(self) -> None:
-        if self.opts.restart_cmd is not None:
-            code = system.shell(self.opts.restart_cmd, self.env)
-            log.info("restarted OpenVPN (%s): exit %d", self.opts.restart_cmd, code)
-            return
-        code = system.systemctl("restart", self.unit)
-        log.info("restarted OpenVPN (systemctl restart %s): exit %d", shlex.quote(self.unit),
-                 code)
+        self._control("restart", self.opts.restart_cmd)
+
+    def stop(self) -> None:
+        """After a first install that cannot start: no unit left running without a config."""
+        self._control("stop", self.opts.stop_cmd)
 
     def disconnect(self, effect: Impact) -> None:
         """Through the management interface: ask the spokes whose ccd file changed to
@@ -125,15 +133,6 @@ class Service:
         except VpcmeshError as exc:
             log.warning("%s; the change applies when the spoke next connects", exc)
 
-    def stop(self) -> None:
-        """After a first install that cannot start: no unit left running without a config."""
-        if self.opts.stop_cmd is not None:
-            code = system.shell(self.opts.stop_cmd, self.env)
-            log.info("stopped OpenVPN (%s): exit %d", self.opts.stop_cmd, code)
-            return
-        code = system.systemctl("stop", self.unit)
-        log.info("stopped OpenVPN (systemctl stop %s): exit %d", shlex.quote(self.unit), code)
-
     def _process_up(self) -> bool:
         if self.opts.pidfile is not None:
             try:
@@ -148,10 +147,8 @@ class Service:
     def _address_up(self) -> bool:
         return f"inet {self.address}/" in system.ipv4_addresses()
 
-    def probe_once(self) -> Health:
-        return self._probe()
-
-    def _probe(self) -> Health:
+    def probe(self) -> Health:
+        """The health now, once."""
         if self.opts.health_cmd is not None:
             code = system.shell(self.opts.health_cmd, self.env)
             return (Health.UP if code == 0 else Health.WAITING if code == HEALTH_WAITING_EXIT
@@ -168,7 +165,7 @@ class Service:
         deadline = start + self.opts.health_timeout
         down_since: float | None = None
         while True:
-            found = self._probe()
+            found = self.probe()
             now = time.monotonic()
             if found is Health.UP or now >= deadline:
                 return found
