@@ -11,7 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from vpcmesh.agent import install
 from vpcmesh.agent.sources import HttpsSource
 
 from bundlekit import https_server
@@ -87,26 +86,6 @@ def test_a_corrupt_state_file_is_recovered_from(build: Path, node: Path) -> None
     assert "unreadable" in result.stderr and "moved to state.json.corrupt" in result.stderr
     assert installed(node) == before
     assert json.loads(state.read_text())["version"] > 0
-
-
-def test_an_interrupted_rename_leaves_no_staged_key(tmp_path: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
-    root = tmp_path / "root"
-    target = root / "etc/openvpn/client"
-    desired = {target / "a.key": (b"-----BEGIN PRIVATE KEY-----\nsecret\n", 0o600),
-               target / "b.conf": (b"verb 3\n", 0o644)}
-    real, calls = install._put, []
-
-    def killed(tmp: Path, path: Path) -> None:
-        calls.append(path)
-        if len(calls) == 2:
-            raise KeyboardInterrupt  # SIGTERM, between two renames
-        real(tmp, path)
-
-    monkeypatch.setattr(install, "_put", killed)
-    with pytest.raises(KeyboardInterrupt):
-        install.Installer(root, desired, []).install()
-    assert sorted(p.name for p in target.iterdir()) == ["a.key"]  # renamed: in place, 0600
 
 
 def test_sigterm_unwinds_like_ctrl_c(tmp_path: Path) -> None:

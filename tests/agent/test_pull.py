@@ -294,24 +294,28 @@ def test_a_noop_pull_loads_no_compiler_code(build: Path, node: Path) -> None:
     assert out == "[]\n"
 
 
+@pytest.mark.parametrize(("step", "left"), [
+    ("_write", []),  # interrupted while staging: nothing was installed yet
+    ("_put", ["a.key"]),  # between two renames: the renamed key is in place, 0600
+])
 def test_an_interrupted_install_leaves_no_staged_key(tmp_path: Path,
-                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+                                                     monkeypatch: pytest.MonkeyPatch,
+                                                     step: str, left: list[str]) -> None:
     from vpcmesh.agent import install
 
     root = tmp_path / "root"
     target = root / "etc/openvpn/client"
     desired = {target / "a.key": (b"-----BEGIN PRIVATE KEY-----\nsecret\n", 0o600),
                target / "b.conf": (b"verb 3\n", 0o644)}
-    real = install._write
-    calls = []
+    real, calls = getattr(install, step), []
 
-    def interrupted(path: Path, data: bytes, mode: int) -> Path:
-        calls.append(path)
+    def interrupted(*args: object) -> object:
+        calls.append(args)
         if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(path, data, mode)
+            raise KeyboardInterrupt  # Ctrl-C, or SIGTERM unwound as one
+        return real(*args)
 
-    monkeypatch.setattr(install, "_write", interrupted)
+    monkeypatch.setattr(install, step, interrupted)
     with pytest.raises(KeyboardInterrupt):
         install.Installer(root, desired, []).install()
-    assert sorted(p.name for p in target.iterdir()) == []
+    assert sorted(p.name for p in target.iterdir()) == left
