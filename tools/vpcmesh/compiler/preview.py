@@ -100,18 +100,9 @@ def _file_changes(old: FileMap, new: FileMap) -> dict[str, str]:
     return out
 
 
-def _role(host: str, *previews: Preview | None) -> str:
-    for preview in previews:
-        for node in preview.plan.nodes if preview else ():
-            if node.hostname == host:
-                return node.role.value
-    return "spoke"
-
-
 def _node_change(host: str, change: str, files: dict[str, str], head: Preview,
-                 base: Preview | None, address: str | None) -> NodeChange:
+                 role: str, address: str | None) -> NodeChange:
     """The node's change with its impact, by the rule the agent applies (bundle/effects)."""
-    role = _role(host, head, base)
     out = NodeChange(host, change, files, vpn_address=address)
     if change != "changed" or not effects.openvpn_changed(files):
         return out
@@ -136,8 +127,10 @@ def _node_change(host: str, change: str, files: dict[str, str], head: Preview,
 def compare(base_name: str, base: Preview | None, head: Preview) -> Report:
     old = by_node(base.files) if base else {}
     new = by_node(head.files)
-    hosts = {n.hostname for n in head.plan.nodes} | (
-        {n.hostname for n in base.plan.nodes} if base else set())
+    # head's role wins over base's: a node that became the hub is judged as one
+    roles = {n.hostname: n.role.value
+             for n in [*(base.plan.nodes if base else ()), *head.plan.nodes]}
+    hosts = set(roles)
     nodes = []
     for host in sorted(hosts):
         files = _file_changes(old.get(host, {}), new.get(host, {}))
@@ -145,7 +138,7 @@ def compare(base_name: str, base: Preview | None, head: Preview) -> Report:
             continue
         change = "new" if host not in old else "removed" if host not in new else "changed"
         address = head.plan.addresses.get(host)
-        nodes.append(_node_change(host, change, files, head, base,
+        nodes.append(_node_change(host, change, files, head, roles.get(host, "spoke"),
                                   str(address) if address else None))
     before, after = _records(base.files) if base else {}, _records(head.files)
     dns = [("+", n, after[n]) for n in sorted(set(after) - set(before))]
