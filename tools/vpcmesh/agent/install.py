@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vpcmesh.agent import system
-from vpcmesh.agent.state import AgentState
+from vpcmesh.agent.state import AgentState, fleet_path
 from vpcmesh.bundle import names
 from vpcmesh.bundle.manifest import Manifest
 from vpcmesh.errors import VpcmeshError
@@ -27,20 +27,21 @@ class Target:
     hosts: Path
     mesh: str
     dropin: Path
+    fleet: Path
 
     @classmethod
     def of_state(cls, state: AgentState, conf_dir: Path, root: Path) -> Target:
         """Where the installed version lives, from the agent's state alone."""
         return cls(conf_dir, f"{state.mesh}.conf",
                    root / f"etc/sysctl.d/60-vpcmesh-{state.mesh}.conf", root / "etc/hosts",
-                   state.mesh, root / names.dropin_path(state.unit))
+                   state.mesh, root / names.dropin_path(state.unit), fleet_path(root))
 
     @classmethod
     def of(cls, manifest: Manifest, root: Path) -> Target:
         body = manifest.body
         return cls(root / "etc/openvpn" / body.openvpn_dir, body.config,
                    root / f"etc/sysctl.d/60-vpcmesh-{body.mesh}.conf", root / "etc/hosts",
-                   body.mesh, root / names.dropin_path(manifest.unit))
+                   body.mesh, root / names.dropin_path(manifest.unit), fleet_path(root))
 
 
 def splice_hosts(current: str, fragment: str, mesh: str) -> str:
@@ -69,6 +70,8 @@ def layout(target: Target, files: dict[str, bytes], secrets: dict[str, str]) -> 
             out[target.conf_dir / rel.removeprefix(names.OPENVPN_PREFIX)] = (data, 0o644)
         elif rel == names.SYSCTL:
             out[target.sysctl] = (data, 0o644)
+        elif rel == names.FLEET:
+            out[target.fleet] = (data, 0o644)
         elif rel == names.SYSTEMD_DROPIN:
             out[target.dropin] = (data, 0o644)
         elif rel == names.HOSTS:

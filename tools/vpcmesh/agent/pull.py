@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NoReturn
 
+from vpcmesh.agent import report
 from vpcmesh.agent.install import Installer, Target, layout
 from vpcmesh.agent.service import Health, Service, ServiceOptions, impact
 from vpcmesh.agent.sources import Source
@@ -19,10 +20,11 @@ from vpcmesh.agent.state import (
     WAITING,
     AgentState,
     read_agent_state,
+    state_conf_dir,
     write_agent_state,
 )
+from vpcmesh.bundle import fleet, names
 from vpcmesh.bundle import manifest as contract
-from vpcmesh.bundle import names
 from vpcmesh.bundle.manifest import Manifest
 from vpcmesh.errors import VpcmeshError
 
@@ -34,6 +36,7 @@ class PullOptions:
     trust_key: Path
     root: Path = Path("/")
     service: ServiceOptions = field(default_factory=ServiceOptions)
+    metrics: Path | None = None  # a Prometheus textfile, written after every pull
 
 
 @dataclass(frozen=True)
@@ -98,6 +101,13 @@ def _secret_files(opened: dict[str, object]) -> dict[str, str]:
     return {str(k): v for k, v in found.items()}
 
 
+def _read(path: Path) -> bytes | None:
+    try:
+        return path.read_bytes()
+    except FileNotFoundError:
+        return None
+
+
 def _frozen(state: AgentState, now: dt.datetime, source: str) -> None:
     """Nothing new, for longer than the installed manifest was signed for: the source (or
     the publish job behind it) has stopped, and the node would not hear of a revocation."""
@@ -111,7 +121,7 @@ def _recheck(state: AgentState, opts: PullOptions) -> PullResult:
     """Nothing new, but the installed version was waiting for its tunnel: is it up now?"""
     if not state.waiting:
         return PullResult("unchanged", state.version)
-    conf_dir = opts.root / "etc/openvpn" / ("server" if "server@" in state.unit else "client")
+    conf_dir = state_conf_dir(opts.root, state)
     service = Service(opts.service, Target.of_state(state, conf_dir, opts.root),
                       unit=state.unit, address=state.vpn_address, mesh=state.mesh)
     if service.probe() is Health.UP:
@@ -153,17 +163,29 @@ def pull(source: Source, opts: PullOptions, now: dt.datetime) -> PullResult:
     opened = sops.decrypt(files[names.SECRETS], f"{opts.hostname}/{names.SECRETS}",
                           opts.age_key)
     target = Target.of(manifest, opts.root)
+    hub = manifest.body.role == "hub"
+    config = fleet.config_digest(manifest.body.files)
     installer = Installer(opts.root, layout(target, files, _secret_files(opened)), state.files)
     done = replace(state, hostname=opts.hostname, mesh=manifest.body.mesh, version=version,
                    commit=manifest.commit, installed_at=contract.format_time(now),
                    etag=fetched.etag, files=installer.managed, manifest_sha256=digest,
                    expires=manifest.expires,
                    unit=manifest.unit, vpn_address=manifest.body.vpn_address, health=HEALTHY,
-                   failed_version=None, attempts=0, next_retry=None, last_error=None)
+                   failed_version=None, attempts=0, next_retry=None, last_error=None,
+                   config=config)
     if not installer.pending:
         write_agent_state(opts.root, replace(done, health=state.health or HEALTHY))
+        if not hub:
+            report.write_report(target.conf_dir, config, version, True)
         return PullResult("recorded", version)
+    fleet_before = _read(target.fleet) if hub else None
     installer.install()
+    if hub:
+        report.ensure_peers_dir(target.conf_dir)
+        if names.FLEET in files:
+            report.track_fleet(opts.root, fleet_before, files[names.FLEET], now)
+    else:  # before the restart: the config includes it
+        report.write_report(target.conf_dir, config, version, True)
     installer.reload_systemd()
     service = Service(opts.service, target, unit=manifest.unit,
                       address=manifest.body.vpn_address, mesh=manifest.body.mesh)
@@ -193,6 +215,8 @@ def _roll_back(installer: Installer, service: Service, state: AgentState, versio
     the unit stopped), and the version retried later, with backoff."""
     installer.restore()
     if state.version:
+        if state.config and target.conf_dir.name == "client":
+            report.write_report(target.conf_dir, state.config, state.version, False)
         service.restart()
         after = f"restored version {state.version} and restarted it"
     else:

@@ -36,6 +36,9 @@ class AgentState:
     attempts: int = 0  # how often failed_version failed
     next_retry: str | None = None  # not before this time (UTC)
     last_error: str | None = None
+    config: str = ""  # digest of the installed OpenVPN files (bundle/fleet.py), reported
+    checked_at: str = ""  # the last pull, whatever its result
+    succeeded_at: str = ""  # the last pull that ended well
 
     @property
     def waiting(self) -> bool:
@@ -44,6 +47,16 @@ class AgentState:
 
 def state_path(root: Path) -> Path:
     return root / STATE_DIR / "state.json"
+
+
+def state_conf_dir(root: Path, state: AgentState) -> Path:
+    """The installed OpenVPN config's folder (Debian's openvpn-server@/-client@ layout)."""
+    return root / "etc/openvpn" / ("server" if "server@" in state.unit else "client")
+
+
+def fleet_path(root: Path) -> Path:
+    """Where the installed bundle's fleet.json goes."""
+    return root / STATE_DIR / "fleet.json"
 
 
 _OPTIONAL_STR = (str, type(None))

@@ -11,6 +11,14 @@ CRL = "crl.pem"
 SYSCTL = "sysctl.conf"
 HOSTS = "hosts"  # spliced into /etc/hosts between BEGIN/END lines
 SYSTEMD_DROPIN = "systemd/vpcmesh.conf"
+FLEET = "fleet.json"  # the mesh as published (bundle/fleet.py); kept in the agent's state dir
+# A hub's client-connect/disconnect script: it records what each spoke reports (its
+# UV_VPCMESH_* peer info) under PEERS_DIR, next to the server config, for `vpcmesh status`.
+PEER_SCRIPT = "vpcmesh-peer.sh"
+PEERS_DIR = "vpcmesh-peers"
+# A spoke's client.conf includes this file, which the agent writes (never the compiler):
+# `setenv UV_VPCMESH_*` lines that push-peer-info sends to the hub at every connection.
+REPORT = "vpcmesh-report.conf"
 # In the SOPS file: the files the node writes next to its OpenVPN config, by name.
 SECRET_FILES_KEY = "files"
 

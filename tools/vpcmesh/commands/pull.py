@@ -4,15 +4,16 @@ import json
 import logging
 import signal
 import time
-from dataclasses import asdict, replace
+from dataclasses import asdict
 from pathlib import Path
 
 import click
 
 from vpcmesh import clock
+from vpcmesh.agent import observe
 from vpcmesh.agent.pull import PullOptions, pull
 from vpcmesh.agent.sources import open_source
-from vpcmesh.agent.state import STATE_DIR, locked, read_agent_state, write_agent_state
+from vpcmesh.agent.state import STATE_DIR, locked, read_agent_state
 from vpcmesh.errors import VpcmeshError
 
 log = logging.getLogger("vpcmesh.agent")
@@ -34,13 +35,14 @@ def _once(source_spec: str, ref: str, opts: PullOptions) -> int:
         if not mine:
             log.info("another pull is running; nothing to do")
             return 0
+        now = clock.now()
         try:
             source = open_source(source_spec, ref, opts.root / STATE_DIR / "source.git")
-            result = pull(source, opts, clock.now())
+            result = pull(source, opts, now)
         except VpcmeshError as exc:
-            state = read_agent_state(opts.root)
-            write_agent_state(opts.root, replace(state, last_error=str(exc).splitlines()[0]))
+            observe.record(opts, now, str(exc).splitlines()[0])
             raise
+        observe.record(opts, now, None)
     if result.outcome == "installed":
         how = ""
         if result.restarted:

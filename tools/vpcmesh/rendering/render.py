@@ -17,6 +17,7 @@ from vpcmesh.model.types import Node
 from vpcmesh.pki.store import Store
 from vpcmesh.planning import dns
 from vpcmesh.planning.addresses import Plan
+from vpcmesh.rendering import fleet
 
 FileMap = dict[str, bytes]
 
@@ -40,6 +41,7 @@ def environment() -> Environment:
         autoescape=False,
     )
     env.filters["netmask"] = _netmask
+    env.globals["names"] = names  # file names the agent and the templates agree on
     return env
 
 
@@ -58,18 +60,17 @@ def conf_dir(node: Node) -> str:
     return "server" if node.is_hub else "client"
 
 
-def _node_files(plan: Plan, node: Node, shared: FileMap, store: Store) -> FileMap:
+def _openvpn_files(plan: Plan, node: Node, store: Store) -> FileMap:
+    """The node's public OpenVPN files: what its config digest (bundle/fleet.py) covers."""
     mesh = plan.mesh
     common = {"mesh": mesh, "vpn": mesh.vpn, "node": node, "hub": plan.hub}
-    # Public PKI files go as they are; the private key and the TLS key only inside the
-    # node's SOPS file, which only the node (and the admins) can decrypt.
     files: FileMap = {
         "openvpn/ca.crt": store.ca_pem,
         f"openvpn/{node.hostname}.crt": store.cert_pems[node.hostname],
-        names.SECRETS: store.secrets[node.hostname].data,
     }
     if node.is_hub:
         files[f"{names.OPENVPN_PREFIX}{names.CRL}"] = store.crl_pem
+        files[f"{names.OPENVPN_PREFIX}{names.PEER_SCRIPT}"] = _render("peer.sh.j2", mesh=mesh)
         spoke_routes = _sorted_networks(net for spoke in plan.spokes for net in spoke.subnets)
         all_subnets = _sorted_networks(net for n in plan.nodes for net in n.subnets)
         files[f"openvpn/{mesh.name}.conf"] = _render(
@@ -80,8 +81,15 @@ def _node_files(plan: Plan, node: Node, shared: FileMap, store: Store) -> FileMa
                 serial=_serial(store, spoke.hostname))
     else:
         files[f"openvpn/{mesh.name}.conf"] = _render("client.conf.j2", **common)
-    files.update(shared)
     return files
+
+
+def _node_files(node: Node, openvpn: FileMap, store: Store, shared: FileMap,
+                fleet_json: bytes) -> FileMap:
+    # Public PKI files go as they are; the private key and the TLS key only inside the
+    # node's SOPS file, which only the node (and the admins) can decrypt.
+    return {**openvpn, names.SECRETS: store.secrets[node.hostname].data, **shared,
+            names.FLEET: fleet_json}
 
 
 def by_node(files: FileMap) -> dict[str, FileMap]:
@@ -104,11 +112,17 @@ def render_build(plan: Plan, previous: State, store: Store,
     shared = {names.HOSTS: _render("hosts.j2", mesh=plan.mesh, records=recs),
               names.SYSCTL: _render("sysctl.conf.j2", mesh=plan.mesh),
               names.SYSTEMD_DROPIN: _render("systemd-dropin.conf.j2", mesh=plan.mesh)}
+    wanted = [n for n in plan.nodes if only is None or n.hostname in only]
+    # A hub's fleet.json holds every node's config digest: with the hub, all are rendered.
+    openvpn = {n.hostname: _openvpn_files(plan, n, store)
+               for n in (plan.nodes if any(n.is_hub for n in wanted) else wanted)}
+    spoke_fleet = fleet.topology(plan).to_bytes()
     files: FileMap = {}
-    for node in plan.nodes:
-        if only is not None and node.hostname not in only:
-            continue
-        for rel, data in _node_files(plan, node, shared, store).items():
+    for node in wanted:
+        fleet_json = fleet.published(plan, store, openvpn).to_bytes() if node.is_hub \
+            else spoke_fleet
+        node_files = _node_files(node, openvpn[node.hostname], store, shared, fleet_json)
+        for rel, data in node_files.items():
             files[f"{node.hostname}/{rel}"] = data
     files[f"{DNS_DIR}/{plan.mesh.domain}.zone"] = _render(
         "zone.j2", mesh=plan.mesh, hub=plan.hub, records=recs, serial=serial)

@@ -1,66 +1,15 @@
-"""The command line: parse, then call one function in vpcmesh.commands."""
+"""The repository's commands: run by people and CI in the mesh repository."""
 
 from __future__ import annotations
 
-import logging
-import re
-import sys
-from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from vpcmesh import __version__, error_handler
-
-# Command modules are imported inside each command: the agent's `pull` runs every two
-# minutes on every VM and must not load jinja2, jsonschema or the PKI code to do nothing.
-ALGORITHMS = ("ec-p256", "ed25519", "rsa-3072")
-SCHEMA_NAMES = ("mesh", "node")
-
-F = TypeVar("F", bound=Callable[..., Any])
-
-
-def repo_option(func: F) -> F:
-    return click.option(
-        "--repo", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
-        show_default=True, help="The mesh repository.")(func)
-
-
-if TYPE_CHECKING:  # generic in recent click only
-    _StrParam = click.ParamType[str]
-else:
-    _StrParam = click.ParamType
-
-
-class Hostname(_StrParam):
-    """A node's name: a DNS label, so it can never be a path ('../mesh/mesh') or an option."""
-
-    name = "hostname"
-    _LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
-
-    def convert(self, value: Any, param: click.Parameter | None,
-                ctx: click.Context | None) -> str:
-        if isinstance(value, str) and self._LABEL.fullmatch(value):
-            return value
-        self.fail(f"{value!r} is not a node's hostname: 1-63 lowercase letters, digits and"
-                  " '-', not starting or ending with '-'", param, ctx)
-
-
-HOSTNAME = Hostname()
-
-
-def _exit(code: int) -> None:
-    sys.exit(code)
-
-
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(__version__, prog_name="vpcmesh")
-@click.option("-v", "--verbose", count=True, help="Say more (repeat for debug output).")
-def main(verbose: int) -> None:
-    """Compile a mesh repository into per-node OpenVPN bundles."""
-    level = logging.WARNING if verbose == 0 else logging.INFO if verbose == 1 else logging.DEBUG
-    logging.basicConfig(level=level, format="%(message)s", stream=sys.stderr, force=True)
+from vpcmesh import error_handler
+from vpcmesh.cli.group import main
+from vpcmesh.cli.params import ALGORITHMS, HOSTNAME, SCHEMA_NAMES, repo_option
+from vpcmesh.cli.params import exit_with as _exit
 
 
 @main.command("validate")
@@ -163,85 +112,6 @@ def pki_renew_cmd(repo: Path, hostname: str | None) -> None:
     from vpcmesh.commands import pki as pki_commands
 
     _exit(error_handler.run(lambda: pki_commands.renew(repo, hostname)))
-
-
-@main.command("pull")
-@click.option("--hostname", type=HOSTNAME,
-              help="This node's hostname (its bundle is <hostname>/).")
-@click.option("--source", help="A git remote, a local build/ folder, or an https:// base URL.")
-@click.option("--ref", default="bundles", show_default=True, help="Branch of a git source.")
-@click.option("--age-key", type=click.Path(dir_okay=False, path_type=Path),
-              help="This node's age key file (decrypts its secrets).")
-@click.option("--trust-key", type=click.Path(dir_okay=False, path_type=Path),
-              help="The mesh's signing public key (mesh/signing.pub) this node trusts.")
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("/"),
-              show_default=True, help="Install under this root instead of /.")
-@click.option("--once", is_flag=True, help="Pull once and exit (what the timer runs).")
-@click.option("--interval", type=click.FloatRange(min=1), default=120, show_default=True,
-              help="Seconds between pulls without --once.")
-@click.option("--restart-cmd", help="Restart OpenVPN with this shell command instead of"
-                                    " systemctl restart openvpn-server@/openvpn-client@MESH.")
-@click.option("--stop-cmd", help="Stop OpenVPN with this shell command (after a first install"
-                                 " that cannot start) instead of systemctl stop.")
-@click.option("--health-cmd", help="Health check command instead of checking the process and"
-                                   " the tunnel address: exit 0 up, 75 running but not"
-                                   " connected yet (kept), anything else down (rolled back).")
-@click.option("--pidfile", type=click.Path(dir_okay=False, path_type=Path),
-              help="OpenVPN's --writepid file, for the health check with --restart-cmd.")
-@click.option("--health-timeout", type=click.FloatRange(min=0), default=30,
-              show_default=True,
-              help="Seconds OpenVPN has to come up before the previous files come back.")
-@click.option("--status", "show_status", is_flag=True, help="Print what is installed; exit.")
-@click.option("--json", "as_json", is_flag=True, help="With --status: print JSON.")
-def pull_cmd(hostname: str | None, source: str | None, ref: str, age_key: Path | None,
-             trust_key: Path | None, root: Path, once: bool, interval: float,
-             restart_cmd: str | None, stop_cmd: str | None, health_cmd: str | None,
-             pidfile: Path | None, health_timeout: float, show_status: bool,
-             as_json: bool) -> None:
-    """Fetch this node's signed bundle, verify it, and install it safely."""
-    from vpcmesh.commands import pull
-
-    if show_status:
-        _exit(error_handler.run(lambda: pull.status(root, as_json)))
-    missing = [n for n, v in (("--hostname", hostname), ("--source", source),
-                              ("--age-key", age_key), ("--trust-key", trust_key)) if not v]
-    if missing:
-        raise click.UsageError(f"missing {', '.join(missing)}")
-    assert hostname and source and age_key and trust_key
-    from vpcmesh.agent.pull import PullOptions
-    from vpcmesh.agent.service import ServiceOptions
-
-    opts = PullOptions(hostname, age_key, trust_key, root,
-                       ServiceOptions(restart_cmd, health_cmd, pidfile, health_timeout,
-                                      stop_cmd))
-    _exit(error_handler.run(lambda: pull.run(source, ref, opts, once, interval)))
-
-
-@main.group("agent")
-def agent_group() -> None:
-    """Set up a VM to pull its bundle on a timer."""
-
-
-@agent_group.command("install")
-@click.option("--hostname", required=True, type=HOSTNAME,
-              help="This VM's hostname in the mesh.")
-@click.option("--source", required=True, help="Where bundles are published (git, folder, https).")
-@click.option("--ref", default="bundles", show_default=True, help="Branch of a git source.")
-@click.option("--trust-key", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="The mesh's mesh/signing.pub; the only key this VM will trust.")
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("/"),
-              show_default=True, help="Write under this root instead of /.")
-@click.option("--cron", is_flag=True, help="A cron line instead of a systemd timer.")
-@click.option("--restart-cmd", help="Passed on to 'vpcmesh pull'.")
-def agent_install_cmd(hostname: str, source: str, ref: str, trust_key: Path, root: Path,
-                      cron: bool, restart_cmd: str | None) -> None:
-    """Create this VM's age key (if missing), pin the trust key, and write a systemd timer
-    (every 2 minutes, randomised) or a cron line running 'vpcmesh pull --once'."""
-    from vpcmesh.agent.bootstrap import AgentSetup
-    from vpcmesh.commands.agent import install_agent
-
-    setup = AgentSetup(hostname, source, ref, trust_key, root, cron, restart_cmd)
-    _exit(error_handler.run(lambda: install_agent(setup)))
 
 
 def _service(value: str) -> tuple[str, int]:

@@ -1,0 +1,49 @@
+"""What the command modules share: options, parameter types, the exit."""
+
+from __future__ import annotations
+
+import re
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+ALGORITHMS = ("ec-p256", "ed25519", "rsa-3072")
+SCHEMA_NAMES = ("mesh", "node")
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def repo_option(func: F) -> F:
+    return click.option(
+        "--repo", type=click.Path(file_okay=False, path_type=Path), default=Path("."),
+        show_default=True, help="The mesh repository.")(func)
+
+
+if TYPE_CHECKING:  # generic in recent click only
+    _StrParam = click.ParamType[str]
+else:
+    _StrParam = click.ParamType
+
+
+class Hostname(_StrParam):
+    """A node's name: a DNS label, so it can never be a path ('../mesh/mesh') or an option."""
+
+    name = "hostname"
+    _LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+    def convert(self, value: Any, param: click.Parameter | None,
+                ctx: click.Context | None) -> str:
+        if isinstance(value, str) and self._LABEL.fullmatch(value):
+            return value
+        self.fail(f"{value!r} is not a node's hostname: 1-63 lowercase letters, digits and"
+                  " '-', not starting or ending with '-'", param, ctx)
+
+
+HOSTNAME = Hostname()
+
+
+def exit_with(code: int) -> None:
+    sys.exit(code)

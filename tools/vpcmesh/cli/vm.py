@@ -1,0 +1,121 @@
+"""A node's commands: run on the VMs of the mesh (and on a hub, `status`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from vpcmesh import error_handler
+from vpcmesh.cli.group import main
+from vpcmesh.cli.params import HOSTNAME
+from vpcmesh.cli.params import exit_with as _exit
+
+
+@main.command("pull")
+@click.option("--hostname", type=HOSTNAME,
+              help="This node's hostname (its bundle is <hostname>/).")
+@click.option("--source", help="A git remote, a local build/ folder, or an https:// base URL.")
+@click.option("--ref", default="bundles", show_default=True, help="Branch of a git source.")
+@click.option("--age-key", type=click.Path(dir_okay=False, path_type=Path),
+              help="This node's age key file (decrypts its secrets).")
+@click.option("--trust-key", type=click.Path(dir_okay=False, path_type=Path),
+              help="The mesh's signing public key (mesh/signing.pub) this node trusts.")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("/"),
+              show_default=True, help="Install under this root instead of /.")
+@click.option("--once", is_flag=True, help="Pull once and exit (what the timer runs).")
+@click.option("--interval", type=click.FloatRange(min=1), default=120, show_default=True,
+              help="Seconds between pulls without --once.")
+@click.option("--restart-cmd", help="Restart OpenVPN with this shell command instead of"
+                                    " systemctl restart openvpn-server@/openvpn-client@MESH.")
+@click.option("--stop-cmd", help="Stop OpenVPN with this shell command (after a first install"
+                                 " that cannot start) instead of systemctl stop.")
+@click.option("--health-cmd", help="Health check command instead of checking the process and"
+                                   " the tunnel address: exit 0 up, 75 running but not"
+                                   " connected yet (kept), anything else down (rolled back).")
+@click.option("--pidfile", type=click.Path(dir_okay=False, path_type=Path),
+              help="OpenVPN's --writepid file, for the health check with --restart-cmd.")
+@click.option("--health-timeout", type=click.FloatRange(min=0), default=30,
+              show_default=True,
+              help="Seconds OpenVPN has to come up before the previous files come back.")
+@click.option("--status", "show_status", is_flag=True, help="Print what is installed; exit.")
+@click.option("--json", "as_json", is_flag=True, help="With --status: print JSON.")
+@click.option("--metrics", "metrics", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a Prometheus textfile here after every pull (node_exporter's"
+                   " textfile collector; 'vpcmesh agent install' sets it up).")
+def pull_cmd(hostname: str | None, source: str | None, ref: str, age_key: Path | None,
+             trust_key: Path | None, root: Path, once: bool, interval: float,
+             restart_cmd: str | None, stop_cmd: str | None, health_cmd: str | None,
+             pidfile: Path | None, health_timeout: float, show_status: bool,
+             as_json: bool, metrics: Path | None) -> None:
+    """Fetch this node's signed bundle, verify it, and install it safely."""
+    from vpcmesh.commands import pull
+
+    if show_status:
+        _exit(error_handler.run(lambda: pull.status(root, as_json)))
+    missing = [n for n, v in (("--hostname", hostname), ("--source", source),
+                              ("--age-key", age_key), ("--trust-key", trust_key)) if not v]
+    if missing:
+        raise click.UsageError(f"missing {', '.join(missing)}")
+    assert hostname and source and age_key and trust_key
+    from vpcmesh.agent.pull import PullOptions
+    from vpcmesh.agent.service import ServiceOptions
+
+    opts = PullOptions(hostname, age_key, trust_key, root,
+                       ServiceOptions(restart_cmd, health_cmd, pidfile, health_timeout,
+                                      stop_cmd), metrics)
+    _exit(error_handler.run(lambda: pull.run(source, ref, opts, once, interval)))
+
+
+@main.group("agent")
+def agent_group() -> None:
+    """Set up a VM to pull its bundle on a timer."""
+
+
+@agent_group.command("install")
+@click.option("--hostname", required=True, type=HOSTNAME,
+              help="This VM's hostname in the mesh.")
+@click.option("--source", required=True, help="Where bundles are published (git, folder, https).")
+@click.option("--ref", default="bundles", show_default=True, help="Branch of a git source.")
+@click.option("--trust-key", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The mesh's mesh/signing.pub; the only key this VM will trust.")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("/"),
+              show_default=True, help="Write under this root instead of /.")
+@click.option("--cron", is_flag=True, help="A cron line instead of a systemd timer.")
+@click.option("--restart-cmd", help="Passed on to 'vpcmesh pull'.")
+def agent_install_cmd(hostname: str, source: str, ref: str, trust_key: Path, root: Path,
+                      cron: bool, restart_cmd: str | None) -> None:
+    """Create this VM's age key (if missing), pin the trust key, and write a systemd timer
+    (every 2 minutes, randomised) or a cron line running 'vpcmesh pull --once'."""
+    from vpcmesh.agent.bootstrap import AgentSetup
+    from vpcmesh.commands.agent import install_agent
+
+    setup = AgentSetup(hostname, source, ref, trust_key, root, cron, restart_cmd)
+    _exit(error_handler.run(lambda: install_agent(setup)))
+
+
+@main.command("status")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("/"),
+              show_default=True, help="The hub's root (for tests).")
+@click.option("--from", "source", metavar="FILE",
+              help="Judge a status taken elsewhere ('-' reads stdin), such as `ssh root@hub"
+                   " vpcmesh status --json | vpcmesh status --from -`.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, for machines.")
+@click.option("--down-after", type=click.FloatRange(min=0), default=30, show_default=True,
+              help="Minutes a node may be down before it counts as a problem.")
+@click.option("--behind-after", type=click.FloatRange(min=0), default=30, show_default=True,
+              help="Minutes a node may run another config than its published one.")
+@click.option("--expiring-days", type=click.FloatRange(min=0), default=14, show_default=True,
+              help="A certificate, CRL or manifest closer to its expiry is a problem.")
+def status_cmd(root: Path, source: str | None, as_json: bool, down_after: float,
+               behind_after: float, expiring_days: float) -> None:
+    """On a hub: every node of the mesh, connected or not, what it runs against what was
+    published for it, and what expires when. Exit 1 when something is wrong (for cron)."""
+    import datetime as dt
+
+    from vpcmesh.agent.status import Thresholds
+    from vpcmesh.commands.status import status
+
+    limits = Thresholds(dt.timedelta(minutes=down_after), dt.timedelta(minutes=behind_after),
+                        dt.timedelta(days=expiring_days))
+    _exit(error_handler.run(lambda: status(root, source, as_json, limits)))
