@@ -37,8 +37,11 @@ def version(build: Path, host: str = HOST) -> int:
 
 
 def installed(root: Path) -> dict[str, bytes]:
+    """The installed bundle; not the agent's state, nor its report to the hub (which says
+    how the last pull went, so a refused bundle changes it)."""
     return {k: v for k, v in read_tree(root).items()
-            if not k.startswith("var/") and k not in ("restarts", "stops")}
+            if not k.startswith("var/") and k not in ("restarts", "stops")
+            and not k.endswith("/vpcmesh-report.conf")}
 
 
 def restarts(root: Path) -> int:
@@ -51,7 +54,8 @@ def test_pull_from_a_folder_installs_and_then_does_nothing(build: Path, node: Pa
     assert sorted(files) == [
         "etc/hosts", "etc/openvpn/client/ca.crt", "etc/openvpn/client/example.conf",
         "etc/openvpn/client/tencent-hz-1.crt", "etc/openvpn/client/tencent-hz-1.key",
-        "etc/openvpn/client/tls.key", "etc/sysctl.d/60-vpcmesh-example.conf",
+        "etc/openvpn/client/tls.key", "etc/openvpn/client/vpcmesh-report.conf",
+        "etc/sysctl.d/60-vpcmesh-example.conf",
         "etc/systemd/system/openvpn-client@example.service.d/vpcmesh.conf"]
     assert (node / "etc/openvpn/client/tencent-hz-1.key").stat().st_mode & 0o777 == 0o600
     assert files["etc/hosts"].startswith(b"127.0.0.1 localhost\n# BEGIN vpcmesh example\n")

@@ -1,10 +1,9 @@
-"""fleet.json: the mesh as the compiler published it, in every node's bundle.
+"""fleet.json: the mesh as the compiler published it, in a hub's bundle.
 
-Every bundle carries the topology (nodes, roles, clouds, subnets, services): `vpcmesh doctor`
-needs it to name the node whose subnet a local route (docker0's) hides. A hub's copy also
-carries, per node, the digest of the OpenVPN files published for it and its certificate's
-expiry, so that `vpcmesh status` on the hub can say who runs what it should: a spoke's copy
-leaves them out, or every renewal anywhere would change every bundle.
+Every node, with its role, cloud, subnets and services, the digest of the OpenVPN files
+published for it and its certificate's expiry: `vpcmesh status` on the hub sets what each
+spoke reports against it. Spokes do not get it: then every change anywhere (a renewal, a
+new node) would change every bundle, where today it changes only the nodes it involves.
 
 The config digest covers a bundle's public OpenVPN files (config, CA, certificate; a hub's
 ccd files and CRL): what the node runs, not the manifest's version, so re-signing is not
@@ -51,8 +50,8 @@ class FleetNode:
     public_address: str | None
     subnets: tuple[str, ...]
     services: tuple[FleetService, ...] = ()
-    config: str | None = None  # the published config digest (a hub's copy only)
-    cert_expires: str | None = None  # a hub's copy only; None before it is issued
+    config: str | None = None  # the published config digest
+    cert_expires: str | None = None  # None before it is issued
 
 
 @dataclass(frozen=True)
@@ -61,7 +60,7 @@ class Fleet:
     domain: str
     address_space: tuple[str, ...]
     nodes: tuple[FleetNode, ...]  # sorted by hostname
-    crl_next_update: str | None = None  # a hub's copy only
+    crl_next_update: str | None = None
 
     def node(self, hostname: str) -> FleetNode | None:
         return next((n for n in self.nodes if n.hostname == hostname), None)

@@ -1,5 +1,4 @@
-"""The mesh as published, for fleet.json (bundle/fleet.py): topology in every bundle, and
-in a hub's, every node's config digest and certificate expiry as well."""
+"""The mesh as published, for a hub's fleet.json (bundle/fleet.py)."""
 
 from __future__ import annotations
 

@@ -61,7 +61,9 @@ def conf_dir(node: Node) -> str:
 
 
 def _openvpn_files(plan: Plan, node: Node, store: Store) -> FileMap:
-    """The node's public OpenVPN files: what its config digest (bundle/fleet.py) covers."""
+    """The node's public OpenVPN files: what its config digest (bundle/fleet.py) covers.
+    The private key and the TLS key go only inside the node's SOPS file, which only the
+    node (and the admins) can decrypt."""
     mesh = plan.mesh
     common = {"mesh": mesh, "vpn": mesh.vpn, "node": node, "hub": plan.hub}
     files: FileMap = {
@@ -82,14 +84,6 @@ def _openvpn_files(plan: Plan, node: Node, store: Store) -> FileMap:
     else:
         files[f"openvpn/{mesh.name}.conf"] = _render("client.conf.j2", **common)
     return files
-
-
-def _node_files(node: Node, openvpn: FileMap, store: Store, shared: FileMap,
-                fleet_json: bytes) -> FileMap:
-    # Public PKI files go as they are; the private key and the TLS key only inside the
-    # node's SOPS file, which only the node (and the admins) can decrypt.
-    return {**openvpn, names.SECRETS: store.secrets[node.hostname].data, **shared,
-            names.FLEET: fleet_json}
 
 
 def by_node(files: FileMap) -> dict[str, FileMap]:
@@ -116,12 +110,12 @@ def render_build(plan: Plan, previous: State, store: Store,
     # A hub's fleet.json holds every node's config digest: with the hub, all are rendered.
     openvpn = {n.hostname: _openvpn_files(plan, n, store)
                for n in (plan.nodes if any(n.is_hub for n in wanted) else wanted)}
-    spoke_fleet = fleet.topology(plan).to_bytes()
     files: FileMap = {}
     for node in wanted:
-        fleet_json = fleet.published(plan, store, openvpn).to_bytes() if node.is_hub \
-            else spoke_fleet
-        node_files = _node_files(node, openvpn[node.hostname], store, shared, fleet_json)
+        node_files = {**openvpn[node.hostname], names.SECRETS:
+                      store.secrets[node.hostname].data, **shared}
+        if node.is_hub:
+            node_files[names.FLEET] = fleet.published(plan, store, openvpn).to_bytes()
         for rel, data in node_files.items():
             files[f"{node.hostname}/{rel}"] = data
     files[f"{DNS_DIR}/{plan.mesh.domain}.zone"] = _render(
