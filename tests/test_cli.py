@@ -12,7 +12,7 @@ from conftest import ROOT, invoke
 REPO_COMMANDS = [["validate"], ["render"], ["sign"], ["schema"], ["init"], ["plan"],
                  ["publish"], ["guard"], ["pki", "status"], ["pki", "revoke"], ["pki", "renew"],
                  ["node", "add"], ["node", "remove"]]
-NODE_COMMANDS = [["pull"], ["agent", "install"]]  # they run on a VM, not in the repository
+NODE_COMMANDS = [["pull"], ["agent", "install"], ["status"]]  # they run on a VM, not in the repository
 
 
 @pytest.mark.parametrize("command", REPO_COMMANDS)

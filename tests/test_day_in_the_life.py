@@ -50,8 +50,8 @@ def test_a_day_in_the_life(tmp_path: Path, admin_key: Path) -> None:
     git(repo, "commit", "-q", "-m", "add spoke-1")
     plan = json.loads(ok("plan", "--repo", repo, "--json"))
     assert {n["hostname"]: (n["change"], n["files"], n["restart"]) for n in plan["nodes"]} == {
-        "hub-1": ("changed", {"openvpn/acme.conf": "changed", "openvpn/ccd/spoke-1": "added"},
-                  True),
+        "hub-1": ("changed", {"fleet.json": "changed", "openvpn/acme.conf": "changed",
+                              "openvpn/ccd/spoke-1": "added"}, True),
         "spoke-1": ("new", {f: "added" for f in [
             "hosts", "openvpn/acme.conf", "openvpn/ca.crt", "openvpn/spoke-1.crt",
             "secrets.sops.yaml", "sysctl.conf", "systemd/vpcmesh.conf"]}, False)}
