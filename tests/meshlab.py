@@ -69,7 +69,7 @@ exec openvpn --cd "$VPCMESH_CONF_DIR" --config "$VPCMESH_CONFIG" --daemon vpcmt 
 
 
 def pull(vm: Vm, remote: Path, repo: Path, timeout: float = 30,
-         key: Path | None = None) -> tuple[int, str]:
+         key: Path | None = None, extra: tuple[str, ...] = ()) -> tuple[int, str]:
     """What the VM's timer runs, inside the VM's namespace, with the VM's own age key."""
     script, stop = vm.workdir / "restart.sh", vm.workdir / "stop.sh"
     script.write_text(RESTART.format(pid=vm.pidfile, log=vm.logfile))
@@ -79,7 +79,7 @@ def pull(vm: Vm, remote: Path, repo: Path, timeout: float = 30,
                    "--trust-key", str(repo / "mesh/signing.pub"), "--root", str(vm.workdir),
                    "--restart-cmd", f"sh {script}", "--stop-cmd", f"sh {stop}",
                    "--pidfile", str(vm.pidfile),
-                   "--health-timeout", str(timeout), check=False)
+                   "--health-timeout", str(timeout), *extra, check=False)
     return proc.returncode, proc.stderr
 
 

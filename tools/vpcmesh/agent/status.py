@@ -130,12 +130,12 @@ def assess(status: FleetStatus, now: dt.datetime, limits: Thresholds) -> list[st
                        " socket: is it running?")
         elif not row.connected:
             down = _age(row.since, now)
-            if down is None or down > limits.down:
+            if down is None or down >= limits.down:
                 out.append(f"{row.hostname}: down since {row.since or 'an unknown time'}")
         elif row.sync == BEHIND:
             start = max((t for t in (row.since, row.published_since) if t), default=None)
             behind = _age(start, now)
-            if behind is None or behind > limits.behind:
+            if behind is None or behind >= limits.behind:
                 out.append(f"{row.hostname}: runs another config than the one published for"
                            f" it, since {start or 'an unknown time'} (version {row.version},"
                            f" last pull {row.pull}); see `vpcmesh pull --status` there")
