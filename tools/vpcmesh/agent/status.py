@@ -71,7 +71,7 @@ def _spoke(node: fleet.FleetNode, client: Client | None, record: report.PeerReco
 
 def gather(root: Path, now: dt.datetime) -> FleetStatus:
     """On a hub: everything `status` shows, read from this node alone."""
-    state = read_agent_state(root)
+    state = read_agent_state(root, repair=False)
     if not state.version:
         raise VpcmeshError.at(str(root / "var/lib/vpcmesh"), "no bundle is installed here:"
                               " run `vpcmesh status` on the hub, after its first pull")

@@ -44,3 +44,49 @@ def apply_sysctl(path: Path) -> None:
 def ipv4_addresses() -> str:
     """`ip -o -4 addr show`: one line per address, in this namespace."""
     return process.run(["ip", "-o", "-4", "addr", "show"]).stdout.decode(errors="replace")
+
+
+def _json(args: list[str]) -> object:
+    """A program's JSON output, or None when it is missing or fails (a check then says
+    it could not look)."""
+    import json
+
+    try:
+        done = process.run(args)
+    except VpcmeshError:
+        return None
+    if done.returncode != 0:
+        return None
+    try:
+        return json.loads(done.stdout or b"null")
+    except ValueError:
+        return None
+
+
+def routes() -> object:
+    """`ip -j route`: the main table, in this namespace."""
+    return _json(["ip", "-j", "route", "show", "table", "main"])
+
+
+def links() -> object:
+    """`ip -j -d link`: with each link's kind (bridge, veth, tun, ...)."""
+    return _json(["ip", "-j", "-d", "link", "show"])
+
+
+def nft_ruleset() -> object:
+    """`nft -j list ruleset`, which shows iptables-nft's rules too (Docker's among them)."""
+    return _json(["nft", "-j", "list", "ruleset"])
+
+
+def unit_state(unit: str) -> str | None:
+    if not has_systemd():
+        return None
+    done = process.run(["systemctl", "is-active", unit])
+    return done.stdout.decode(errors="replace").strip() or None
+
+
+def journal(unit: str, lines: int) -> str | None:
+    if shutil.which("journalctl") is None:
+        return None
+    done = process.run(["journalctl", "-u", unit, "-n", str(lines), "--no-pager", "-o", "cat"])
+    return done.stdout.decode(errors="replace") if done.returncode == 0 else None

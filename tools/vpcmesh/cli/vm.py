@@ -119,3 +119,19 @@ def status_cmd(root: Path, source: str | None, as_json: bool, down_after: float,
     limits = Thresholds(dt.timedelta(minutes=down_after), dt.timedelta(minutes=behind_after),
                         dt.timedelta(days=expiring_days))
     _exit(error_handler.run(lambda: status(root, source, as_json, limits)))
+
+
+@main.command("doctor")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("/"),
+              show_default=True, help="The node's root (for tests).")
+@click.option("--log", type=click.Path(dir_okay=False, path_type=Path),
+              help="OpenVPN's log file (default: the unit's journal).")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON, for machines.")
+def doctor_cmd(root: Path, log: Path | None, as_json: bool) -> None:
+    """Look for the runbook's failures on this VM, read-only: forwarding, rp_filter, a DROP
+    FORWARD policy, /dev/net/tun, the unit, the hub's port, the clock, routes that take
+    the mesh's traffic (docker0), expiries, and known errors in OpenVPN's log, each with
+    its fix. Exit 1 when it finds a problem."""
+    from vpcmesh.commands.doctor import doctor
+
+    _exit(error_handler.run(lambda: doctor(root, log, as_json)))
