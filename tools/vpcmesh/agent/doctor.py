@@ -108,8 +108,8 @@ def forward_policy(ctx: Context) -> Finding:
                if not any("tun" in r and "accept" in r for r in rules)]
     if blocked:
         return Finding("forward-policy", PROBLEM, "the FORWARD policy is DROP"
-                       f" ({'; '.join(blocked)}) and no rule accepts the tunnel: traffic between the VPC and the mesh"
-                       " is dropped (Docker sets this policy)",
+                       f" ({'; '.join(blocked)}) and no rule accepts the tunnel: traffic"
+                       " between the VPC and the mesh is dropped (Docker sets this policy)",
                        "iptables -I DOCKER-USER -i tun+ -j ACCEPT; iptables -I DOCKER-USER -o"
                        " tun+ -j ACCEPT (or without Docker: iptables -I FORWARD ...), and make"
                        " it persistent")
