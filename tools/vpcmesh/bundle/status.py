@@ -80,8 +80,9 @@ def _typed(cls: type[Any], raw: Any, where: str) -> Any:
                   else str)
         ok = isinstance(value, wanted) and (wanted is bool or not isinstance(value, bool))
         if not ok and not (value is None and "None" in kind):
-            raise VpcmeshError.at(where, f"field '{f.name}' of {cls.__name__} is missing or"
-                                         f" not {kind}; is it the output of `vpcmesh status"
+            what = {"NodeRow": "a node", "Expiry": "an expiry"}.get(cls.__name__, "the status")
+            raise VpcmeshError.at(where, f"field '{f.name}' of {what} is missing or not"
+                                         f" {kind}; is it the output of `vpcmesh status"
                                          " --json`?")
         if f.name in _TIMES and isinstance(value, str):
             try:

@@ -199,3 +199,23 @@ def guard_cmd(repo: Path, files: tuple[str, ...]) -> None:
     from vpcmesh.commands.guard import guard
 
     _exit(error_handler.run(lambda: guard(repo, files)))
+
+
+@main.command("graph")
+@repo_option
+@click.option("--format", "fmt", type=click.Choice(["mermaid", "dot", "svg"]),
+              default="mermaid", show_default=True,
+              help="Mermaid (for Markdown), Graphviz DOT, or SVG (through Graphviz's dot).")
+@click.option("--status", metavar="FILE",
+              help="Colour nodes up or down from `vpcmesh status --json` ('-' for stdin).")
+@click.option("--base", "base_ref", metavar="REF",
+              help="Mark the nodes that change against this commit (as `plan` does).")
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write here instead of stdout.")
+def graph_cmd(repo: Path, fmt: str, status: str | None, base_ref: str | None,
+              output: Path | None) -> None:
+    """Draw the mesh: clouds as groups, the hub and its spokes, tunnel addresses, subnets and
+    services; who is up with --status, what a change touches with --base."""
+    from vpcmesh.commands.graph import draw
+
+    _exit(error_handler.run(lambda: draw(repo, fmt, status, base_ref, output)))

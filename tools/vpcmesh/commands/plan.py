@@ -7,12 +7,13 @@ import click
 
 from vpcmesh import git
 from vpcmesh.compiler import pipeline
-from vpcmesh.compiler.preview import compare, preview, text
+from vpcmesh.compiler.preview import Preview, compare, preview, text
 from vpcmesh.model.layout import MESH_FILE
 from vpcmesh.model.snapshot import from_members
 
 
-def plan(root: Path, base_ref: str | None, as_json: bool) -> int:
+def previews(root: Path, base_ref: str | None) -> tuple[str, Preview | None, Preview]:
+    """The base's preview (None when the base has no mesh yet) and the working tree's."""
     head_snap = pipeline.snapshot(root)
     head = preview(head_snap)
     ref = base_ref or git.merge_base(root, "main")
@@ -23,7 +24,11 @@ def plan(root: Path, base_ref: str | None, as_json: bool) -> int:
     base = preview(base_snap) if base_snap.is_file(MESH_FILE) else None
     head_snap.cache.save()
     label = f"{ref} ({commit[:12]})" if base_ref else f"{commit[:12]} (merge base with main)"
-    report = compare(label, base, head)
+    return label, base, head
+
+
+def plan(root: Path, base_ref: str | None, as_json: bool) -> int:
+    report = compare(*previews(root, base_ref))
     if as_json:
         click.echo(json.dumps(report.as_json(), indent=2))
     else:
