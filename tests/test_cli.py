@@ -11,8 +11,8 @@ from conftest import ROOT, invoke
 
 REPO_COMMANDS = [["validate"], ["render"], ["sign"], ["schema"], ["init"], ["plan"],
                  ["publish"], ["guard"], ["pki", "status"], ["pki", "revoke"], ["pki", "renew"],
-                 ["node", "add"], ["node", "remove"]]
-NODE_COMMANDS = [["pull"], ["agent", "install"], ["status"]]  # they run on a VM, not in the repository
+                 ["node", "add"], ["node", "remove"], ["graph"]]
+NODE_COMMANDS = [["pull"], ["agent", "install"], ["status"], ["doctor"]]  # they run on a VM, not in the repository
 
 
 @pytest.mark.parametrize("command", REPO_COMMANDS)

@@ -103,3 +103,24 @@ def test_the_hub_writes_peer_metrics_and_status_reads_a_status_taken_elsewhere(
         assert result.exit_code == 0 and "no problems" in result.stdout
         result = invoke("status", "--from", taken, "--expiring-days", "100000")
         assert result.exit_code == 1 and "certificate expires on" in result.stdout
+
+
+def test_status_off_a_hub_says_where_to_run_it(tmp_path: Path) -> None:
+    result = invoke("status", "--root", tmp_path)
+    assert (result.exit_code, result.stderr) == (
+        1, f"{tmp_path}/var/lib/vpcmesh: no bundle is installed here: run `vpcmesh status` on"
+           " the hub, after its first pull\n")
+
+
+@pytest.mark.parametrize(("text", "why"), [
+    ("not json", "not JSON; expected the output of `vpcmesh status --json`"),
+    ('{"format": 1, "mesh": "m", "hub": "h", "taken_at": "yesterday", "hub_pulled_at": null,'
+     ' "hub_error": null, "nodes": [], "expiries": []}',
+     "field 'taken_at' is not a time like 2026-01-31T12:00:00Z"),
+])
+def test_a_status_from_elsewhere_that_is_not_one_is_refused(tmp_path: Path, text: str,
+                                                            why: str) -> None:
+    path = tmp_path / "status.json"
+    path.write_text(text)
+    result = invoke("status", "--from", path)
+    assert (result.exit_code, result.stderr) == (1, f"{path}: {why}\n")

@@ -26,7 +26,8 @@ def test_install_writes_a_key_a_timer_and_shows_the_recipient(tmp_path: Path) ->
     service = (tmp_path / "etc/systemd/system/vpcmesh-pull.service").read_text()
     assert " pull --once --hostname tencent-hz-1 --source https://bundles.example.com/mesh" \
            " --ref bundles --age-key /etc/vpcmesh/age.key --trust-key" \
-           " /etc/vpcmesh/signing.pub\n" in service
+           " /etc/vpcmesh/signing.pub --metrics" \
+           " /var/lib/prometheus/node-exporter/vpcmesh.prom\n" in service
     assert (tmp_path / "etc/vpcmesh/signing.pub").read_bytes() == (
         ROOT / "mesh/signing.pub").read_bytes()
 

@@ -28,6 +28,9 @@ class AgentSetup:
     root: Path = Path("/")
     cron: bool = False
     restart_cmd: str | None = None
+    # node_exporter's textfile collector reads this folder (Debian's
+    # prometheus-node-exporter); a VM without it just has one small file there.
+    metrics: str | None = "/var/lib/prometheus/node-exporter/vpcmesh.prom"
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,8 @@ def install(setup: AgentSetup) -> Installed:
             + "/age.key", "--trust-key", "/" + CONFIG_DIR + "/signing.pub"]
     if setup.restart_cmd:
         args += ["--restart-cmd", setup.restart_cmd]
+    if setup.metrics:
+        args += ["--metrics", setup.metrics]
     # What the unit or cron line runs, escaped for that file: systemd expands % and $ (and
     # reads C escapes) in ExecStart, cron turns % into a newline.
     command = shlex.join(args)

@@ -83,14 +83,17 @@ def agent_group() -> None:
               show_default=True, help="Write under this root instead of /.")
 @click.option("--cron", is_flag=True, help="A cron line instead of a systemd timer.")
 @click.option("--restart-cmd", help="Passed on to 'vpcmesh pull'.")
+@click.option("--metrics", default="/var/lib/prometheus/node-exporter/vpcmesh.prom",
+              show_default=True, help="Passed on to 'vpcmesh pull' ('' for none).")
 def agent_install_cmd(hostname: str, source: str, ref: str, trust_key: Path, root: Path,
-                      cron: bool, restart_cmd: str | None) -> None:
+                      cron: bool, restart_cmd: str | None, metrics: str) -> None:
     """Create this VM's age key (if missing), pin the trust key, and write a systemd timer
     (every 2 minutes, randomised) or a cron line running 'vpcmesh pull --once'."""
     from vpcmesh.agent.bootstrap import AgentSetup
     from vpcmesh.commands.agent import install_agent
 
-    setup = AgentSetup(hostname, source, ref, trust_key, root, cron, restart_cmd)
+    setup = AgentSetup(hostname, source, ref, trust_key, root, cron, restart_cmd,
+                       metrics or None)
     _exit(error_handler.run(lambda: install_agent(setup)))
 
 
