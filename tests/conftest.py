@@ -114,6 +114,16 @@ def example_repo(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
+def repo(example_repo: Path) -> Path:
+    """The example mesh as a git repository, committed on main (for plan and graph --base)."""
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"],
+                 ["-c", "user.email=ci@example.com", "-c", "user.name=ci", "commit", "-q", "-m",
+                  "the example"]):
+        subprocess.run(["git", "-C", str(example_repo), *args], check=True, capture_output=True)
+    return example_repo
+
+
+@pytest.fixture
 def build(example_repo: Path) -> Path:
     """The example mesh rendered and signed: a build/ a node can pull from."""
     assert invoke("render", "--repo", example_repo).exit_code == 0

@@ -6,18 +6,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-import pytest
-
 from conftest import age_recipient, invoke
-
-
-@pytest.fixture
-def repo(example_repo: Path) -> Path:
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"],
-                 ["-c", "user.email=ci@example.com", "-c", "user.name=ci", "commit", "-q", "-m",
-                  "the example"]):
-        subprocess.run(["git", "-C", str(example_repo), *args], check=True, capture_output=True)
-    return example_repo
 
 
 def _impact(repo: Path) -> list[str]:

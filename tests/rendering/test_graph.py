@@ -3,11 +3,8 @@ up from a status and what a change touches from a base commit."""
 
 from __future__ import annotations
 
-import subprocess
 import xml.etree.ElementTree as ET
 from pathlib import Path
-
-import pytest
 
 from vpcmesh.bundle import status
 from vpcmesh.bundle.status import FleetStatus, NodeRow
@@ -57,15 +54,6 @@ def test_a_status_colours_nodes_up_and_down(example_repo: Path, tmp_path: Path) 
     assert "<br/>DOWN" in text
     dot = draw(example_repo, "--status", path, "--format", "dot")
     assert 'fillcolor="#f8d0d0"' in dot
-
-
-@pytest.fixture
-def repo(example_repo: Path) -> Path:
-    for args in (["init", "-q", "-b", "main"], ["add", "-A"],
-                 ["-c", "user.email=ci@example.com", "-c", "user.name=ci", "commit", "-q", "-m",
-                  "the example"]):
-        subprocess.run(["git", "-C", str(example_repo), *args], check=True, capture_output=True)
-    return example_repo
 
 
 def test_a_base_marks_what_the_change_adds_changes_and_removes(repo: Path) -> None:
