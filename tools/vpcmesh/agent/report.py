@@ -82,7 +82,9 @@ def read_peer(conf_dir: Path, hostname: str) -> PeerRecord | None:
     chose the values: each must be a short plain token)."""
     path = conf_dir / names.PEERS_DIR / hostname
     try:
-        with open(path, "rb") as handle:
+        # The folder belongs to nobody: a link there must not make root read another file.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as handle:
             raw = handle.read(MAX_RECORD + 1)
     except OSError:
         return None

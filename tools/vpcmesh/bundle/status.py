@@ -4,6 +4,7 @@ agent, read by `status --from` anywhere and by `vpcmesh graph --status`."""
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields
 from typing import Any
@@ -92,6 +93,25 @@ def _typed(cls: type[Any], raw: Any, where: str) -> Any:
                                              " 2026-01-31T12:00:00Z") from None
         values[f.name] = value
     return cls(**values)
+
+
+MAX_SIZE = 16 << 20  # a status of thousands of nodes is a few MiB
+
+
+def load(source: str) -> FleetStatus:
+    """A status from a file, or from stdin for '-'."""
+    where = "<stdin>" if source == "-" else source
+    try:
+        if source == "-":
+            data = sys.stdin.buffer.read(MAX_SIZE + 1)
+        else:
+            with open(source, "rb") as handle:
+                data = handle.read(MAX_SIZE + 1)
+    except OSError as exc:
+        raise VpcmeshError.at(where, f"cannot read: {exc.strerror or exc}") from None
+    if len(data) > MAX_SIZE:
+        raise VpcmeshError.at(where, f"larger than {MAX_SIZE >> 20} MiB; not a vpcmesh status")
+    return parse(data, where)
 
 
 def parse(data: bytes, where: str) -> FleetStatus:

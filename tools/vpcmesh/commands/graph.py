@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -8,19 +7,13 @@ import click
 from vpcmesh.bundle import status as fleet_status
 from vpcmesh.compiler import pipeline
 from vpcmesh.compiler.preview import compare, preview
-from vpcmesh.errors import VpcmeshError
 from vpcmesh.fsio import replace_file
 from vpcmesh.planning.addresses import Plan
 from vpcmesh.rendering import graph
 
 
 def _status(source: str) -> dict[str, bool]:
-    where = "<stdin>" if source == "-" else source
-    try:
-        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
-    except OSError as exc:
-        raise VpcmeshError.at(where, f"cannot read: {exc.strerror or exc}") from None
-    return {row.hostname: row.connected for row in fleet_status.parse(data, where).nodes}
+    return {row.hostname: row.connected for row in fleet_status.load(source).nodes}
 
 
 def _overlay(root: Path, status: str | None,

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -10,7 +9,6 @@ from vpcmesh.agent.status import Thresholds, assess, gather
 from vpcmesh.bundle import status as contract
 from vpcmesh.bundle.manifest import parse_time
 from vpcmesh.bundle.status import FleetStatus, NodeRow
-from vpcmesh.errors import VpcmeshError
 
 _COLUMNS = ("NODE", "ROLE", "CLOUD", "STATE", "SINCE", "TUNNEL", "REAL ADDRESS", "IN", "OUT",
             "CONFIG", "VERSION", "CERT EXPIRES")
@@ -51,18 +49,9 @@ def table(status: FleetStatus, problems: list[str]) -> str:
     return "\n".join(lines)
 
 
-def _read(source: str) -> FleetStatus:
-    where = "<stdin>" if source == "-" else source
-    try:
-        data = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
-    except OSError as exc:
-        raise VpcmeshError.at(where, f"cannot read: {exc.strerror or exc}") from None
-    return contract.parse(data, where)
-
-
 def status(root: Path, source: str | None, as_json: bool, limits: Thresholds) -> int:
     now = clock.now()
-    found = _read(source) if source is not None else gather(root, now)
+    found = contract.load(source) if source is not None else gather(root, now)
     problems = assess(found, now, limits)
     if as_json:
         click.echo(contract.to_bytes(found, problems).decode(), nl=False)
