@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vpcmesh.agent import faq, system
+from vpcmesh.agent import faq, installed, system
 from vpcmesh.agent.state import AgentState, read_agent_state, state_conf_dir
-from vpcmesh.bundle import names
 from vpcmesh.bundle.manifest import format_time, parse_time
 
 OK, WARN, PROBLEM, SKIPPED = "ok", "warn", "problem", "skipped"
@@ -197,13 +196,10 @@ def hub_reachable(ctx: Context) -> Finding:
 
 
 def clock(ctx: Context) -> Finding:
-    from cryptography import x509
-
-    cert = ctx.conf_dir / f"{ctx.state.hostname}.crt"
-    try:
-        issued = x509.load_pem_x509_certificate(cert.read_bytes()).not_valid_before_utc
-    except (OSError, ValueError):
+    cert = installed.certificate(ctx.conf_dir, ctx.state.hostname)
+    if cert is None:
         return Finding("clock", SKIPPED, "no installed certificate to compare the clock with")
+    issued = cert.not_valid_before_utc
     if issued > ctx.now + dt.timedelta(minutes=5):
         return Finding("clock", PROBLEM, f"this clock ({format_time(ctx.now)}) is before the"
                        f" certificate's start ({format_time(issued)}): OpenVPN calls it 'not"
@@ -254,22 +250,13 @@ def route_conflicts(ctx: Context) -> Finding:
 
 
 def expiry(ctx: Context) -> Finding:
-    from cryptography import x509
-
     found, soon = [], []
-    try:
-        cert = x509.load_pem_x509_certificate(
-            (ctx.conf_dir / f"{ctx.state.hostname}.crt").read_bytes())
+    cert = installed.certificate(ctx.conf_dir, ctx.state.hostname)
+    if cert is not None:
         found.append(("certificate", cert.not_valid_after_utc))
-    except (OSError, ValueError):
-        pass
-    if ctx.hub:
-        try:
-            crl = x509.load_pem_x509_crl((ctx.conf_dir / names.CRL).read_bytes())
-            if crl.next_update_utc is not None:
-                found.append(("CRL", crl.next_update_utc))
-        except (OSError, ValueError):
-            pass
+    crl = installed.crl(ctx.conf_dir) if ctx.hub else None
+    if crl is not None and crl.next_update_utc is not None:
+        found.append(("CRL", crl.next_update_utc))
     if not found:
         return Finding("expiry", SKIPPED, "no installed certificate")
     for what, when in found:

@@ -8,7 +8,7 @@ import datetime as dt
 import logging
 from dataclasses import replace
 
-from vpcmesh.agent import report, system
+from vpcmesh.agent import installed, report, system
 from vpcmesh.agent.pull import PullOptions
 from vpcmesh.agent.state import (
     AgentState,
@@ -16,33 +16,11 @@ from vpcmesh.agent.state import (
     state_conf_dir,
     write_agent_state,
 )
-from vpcmesh.bundle import names
 from vpcmesh.bundle.manifest import format_time
 from vpcmesh.bundle.status import NodeRow
 from vpcmesh.errors import VpcmeshError
 
 log = logging.getLogger("vpcmesh.agent")
-
-
-def _cert_expiry(state: AgentState, opts: PullOptions) -> dt.datetime | None:
-    from cryptography import x509
-
-    path = state_conf_dir(opts.root, state) / f"{state.hostname}.crt"
-    try:
-        return x509.load_pem_x509_certificate(path.read_bytes()).not_valid_after_utc
-    except (OSError, ValueError):
-        return None
-
-
-def _crl_next_update(state: AgentState, opts: PullOptions) -> dt.datetime | None:
-    from cryptography import x509
-
-    try:
-        crl = x509.load_pem_x509_crl((state_conf_dir(opts.root, state) / names.CRL)
-                                     .read_bytes())
-    except (OSError, ValueError):
-        return None
-    return crl.next_update_utc
 
 
 def _metrics(state: AgentState, opts: PullOptions, now: dt.datetime) -> None:
@@ -58,8 +36,12 @@ def _metrics(state: AgentState, opts: PullOptions, now: dt.datetime) -> None:
             log.warning("metrics: no peer rows: %s", exc)
     tunnel = (f"inet {state.vpn_address}/" in system.ipv4_addresses()
               if state.vpn_address else None)
-    metrics.write_metrics(opts.metrics, state, tunnel, _cert_expiry(state, opts),
-                          _crl_next_update(state, opts) if hub else None,
+    conf_dir = state_conf_dir(opts.root, state)
+    cert = installed.certificate(conf_dir, state.hostname)
+    crl = installed.crl(conf_dir) if hub else None
+    metrics.write_metrics(opts.metrics, state, tunnel,
+                          cert.not_valid_after_utc if cert is not None else None,
+                          crl.next_update_utc if crl is not None else None,
                           tuple(p for p in peers if p.hostname != state.hostname))
 
 

@@ -175,9 +175,7 @@ def pull(source: Source, opts: PullOptions, now: dt.datetime) -> PullResult:
                    config=config)
     if not installer.pending:
         write_agent_state(opts.root, replace(done, health=state.health or HEALTHY))
-        if not hub:
-            report.write_report(target.conf_dir, config, version, True)
-        return PullResult("recorded", version)
+        return PullResult("recorded", version)  # the report follows in observe.record
     fleet_before = _read(target.fleet) if hub else None
     installer.install()
     if hub:

@@ -13,10 +13,10 @@ import datetime as dt
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from vpcmesh.agent import report
+from vpcmesh.agent import installed, report
 from vpcmesh.agent.management import Client, Management
 from vpcmesh.agent.state import fleet_path, read_agent_state, state_conf_dir
-from vpcmesh.bundle import fleet, names
+from vpcmesh.bundle import fleet
 from vpcmesh.bundle.manifest import format_time, parse_time
 from vpcmesh.bundle.status import BEHIND, Expiry, FleetStatus, NodeRow
 from vpcmesh.errors import VpcmeshError
@@ -33,14 +33,9 @@ def _utc(stamp: int) -> str | None:
     return format_time(dt.datetime.fromtimestamp(stamp, dt.UTC)) if stamp > 0 else None
 
 
-def _crl_next_update(path: Path) -> str | None:
-    from cryptography import x509
-
-    try:
-        crl = x509.load_pem_x509_crl(path.read_bytes())
-    except (OSError, ValueError):
-        return None
-    return format_time(crl.next_update_utc) if crl.next_update_utc else None
+def _crl_next_update(conf_dir: Path) -> str | None:
+    found = installed.crl(conf_dir)
+    return format_time(found.next_update_utc) if found and found.next_update_utc else None
 
 
 def _clients(conf_dir: Path, mesh: str) -> dict[str, Client] | None:
@@ -100,7 +95,7 @@ def gather(root: Path, now: dt.datetime) -> FleetStatus:
         else:
             rows.append(_spoke(node, (clients or {}).get(node.hostname),
                                report.read_peer(conf_dir, node.hostname), since))
-    expiries = (Expiry("CRL", _crl_next_update(conf_dir / names.CRL)),
+    expiries = (Expiry("CRL", _crl_next_update(conf_dir)),
                 Expiry(f"manifest of {state.hostname}", state.expires or None))
     return FleetStatus(state.mesh, state.hostname, format_time(now), tuple(rows), expiries,
                        state.succeeded_at or None, state.last_error)
