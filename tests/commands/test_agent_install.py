@@ -52,3 +52,13 @@ def test_trust_key_must_be_a_public_key(tmp_path: Path) -> None:
     assert (result.exit_code, result.stderr) == (
         1, f"{bad}: not a PEM public key; use the mesh's mesh/signing.pub\n")
     assert not (tmp_path / "r").exists()
+
+
+def test_the_metrics_file_can_move_or_be_left_out(tmp_path: Path) -> None:
+    def unit(root: Path, *extra: str) -> str:
+        assert _install(root, *extra)[0] == 0
+        return (root / "etc/systemd/system/vpcmesh-pull.service").read_text()
+
+    assert " --metrics /srv/vpcmesh.prom\n" in unit(tmp_path / "a", "--metrics",
+                                                     "/srv/vpcmesh.prom")
+    assert "--metrics" not in unit(tmp_path / "b", "--metrics", "")

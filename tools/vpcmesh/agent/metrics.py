@@ -17,8 +17,6 @@ from vpcmesh.bundle.manifest import parse_time
 from vpcmesh.bundle.status import NodeRow
 from vpcmesh.errors import VpcmeshError
 
-DEFAULT_PATH = Path("/var/lib/prometheus/node-exporter/vpcmesh.prom")
-
 
 def _stamp(text: str | None) -> float | None:
     if not text:

@@ -83,17 +83,20 @@ def agent_group() -> None:
               show_default=True, help="Write under this root instead of /.")
 @click.option("--cron", is_flag=True, help="A cron line instead of a systemd timer.")
 @click.option("--restart-cmd", help="Passed on to 'vpcmesh pull'.")
-@click.option("--metrics", default="/var/lib/prometheus/node-exporter/vpcmesh.prom",
-              show_default=True, help="Passed on to 'vpcmesh pull' ('' for none).")
+@click.option("--metrics", help="Passed on to 'vpcmesh pull' (default:"
+                                " /var/lib/prometheus/node-exporter/vpcmesh.prom; '' for none).")
 def agent_install_cmd(hostname: str, source: str, ref: str, trust_key: Path, root: Path,
-                      cron: bool, restart_cmd: str | None, metrics: str) -> None:
+                      cron: bool, restart_cmd: str | None, metrics: str | None) -> None:
     """Create this VM's age key (if missing), pin the trust key, and write a systemd timer
     (every 2 minutes, randomised) or a cron line running 'vpcmesh pull --once'."""
+    from dataclasses import replace
+
     from vpcmesh.agent.bootstrap import AgentSetup
     from vpcmesh.commands.agent import install_agent
 
-    setup = AgentSetup(hostname, source, ref, trust_key, root, cron, restart_cmd,
-                       metrics or None)
+    setup = AgentSetup(hostname, source, ref, trust_key, root, cron, restart_cmd)
+    if metrics is not None:  # else the setup's own default
+        setup = replace(setup, metrics=metrics or None)
     _exit(error_handler.run(lambda: install_agent(setup)))
 
 
