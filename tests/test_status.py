@@ -124,3 +124,24 @@ def test_a_status_from_elsewhere_that_is_not_one_is_refused(tmp_path: Path, text
     path.write_text(text)
     result = invoke("status", "--from", path)
     assert (result.exit_code, result.stderr) == (1, f"{path}: {why}\n")
+
+
+def test_a_record_with_a_time_no_clock_shows_is_shown_as_unknown(tmp_path: Path) -> None:
+    # The peers folder belongs to nobody; what is in it must not crash status on the hub.
+    from vpcmesh.agent.report import PeerRecord
+    from vpcmesh.agent.status import _spoke
+    from vpcmesh.bundle.fleet import FleetNode
+
+    node = FleetNode("s", "spoke", "c", "r", "10.8.0.2", None, ())
+    row = _spoke(node, None, PeerRecord("disconnect", 10 ** 11 * 9, "", "", "", ""), {})
+    assert (row.connected, row.since) == (False, None)
+
+
+def test_a_node_that_is_not_an_object_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "status.json"
+    path.write_text('{"format": 1, "mesh": "m", "hub": "h", "taken_at": "2026-01-01T00:00:00Z",'
+                    ' "hub_pulled_at": null, "hub_error": null, "nodes": [3], "expiries": []}')
+    result = invoke("status", "--from", path)
+    assert (result.exit_code, result.stderr) == (
+        1, f"{path}: a node is not a JSON object; is it the output of `vpcmesh status"
+           " --json`?\n")

@@ -30,7 +30,11 @@ class Thresholds:
 
 
 def _utc(stamp: int) -> str | None:
-    return format_time(dt.datetime.fromtimestamp(stamp, dt.UTC)) if stamp > 0 else None
+    """None for no time, or one no clock shows (a record in nobody's folder is not trusted)."""
+    try:
+        return format_time(dt.datetime.fromtimestamp(stamp, dt.UTC)) if stamp > 0 else None
+    except (OverflowError, ValueError, OSError):
+        return None
 
 
 def _crl_next_update(conf_dir: Path) -> str | None:

@@ -71,8 +71,10 @@ def to_bytes(status: FleetStatus, problems: Sequence[str] = ()) -> bytes:
 def _typed(cls: type[Any], raw: Any, where: str) -> Any:
     """An instance of the dataclass `cls` from a JSON object, each field checked against
     its annotation's simple type (str, int, bool, or one of them or None)."""
+    what = {"NodeRow": "a node", "Expiry": "an expiry"}.get(cls.__name__, "the status")
     if not isinstance(raw, dict):
-        raise VpcmeshError.at(where, f"expected an object for {cls.__name__}")
+        raise VpcmeshError.at(where, f"{what} is not a JSON object; is it the output of"
+                                     " `vpcmesh status --json`?")
     values = {}
     for f in fields(cls):
         value = raw.get(f.name)
@@ -81,7 +83,6 @@ def _typed(cls: type[Any], raw: Any, where: str) -> Any:
                   else str)
         ok = isinstance(value, wanted) and (wanted is bool or not isinstance(value, bool))
         if not ok and not (value is None and "None" in kind):
-            what = {"NodeRow": "a node", "Expiry": "an expiry"}.get(cls.__name__, "the status")
             raise VpcmeshError.at(where, f"field '{f.name}' of {what} is missing or not"
                                          f" {kind}; is it the output of `vpcmesh status"
                                          " --json`?")
