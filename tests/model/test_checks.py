@@ -66,7 +66,7 @@ NODE_CASES: dict[str, tuple[int, list[str]]] = {
             "nodes/integer-key.yaml:1:1: missing required key 'region'",
             "nodes/integer-key.yaml:1:1: missing required key 'role'",
             "nodes/integer-key.yaml:1:1: missing required key 'subnets'",
-            "nodes/integer-key.yaml:2:1: unknown key '1'; allowed: age_recipient, cloud, hostname, private_address, public_address, region, role, services, subnets, vpn_address",
+            "nodes/integer-key.yaml:2:1: unknown key '1'; allowed: age_recipient, cloud, hostname, os, private_address, public_address, region, role, services, subnets, vpn_address",
         ],
     ),
     "nested-too-deep": (

@@ -130,3 +130,15 @@ def test_dns_serial_moves_only_when_records_change(example_repo: Path) -> None:
     invoke("render", "--repo", example_repo)
     assert "\t\t2\t; serial" in zone.read_text()
     assert "search\tIN\tA\t172.18.0.10" in zone.read_text()
+
+
+def test_rhel_family_node_drops_to_group_nobody(example_repo: Path) -> None:
+    """RHEL-family systems have no 'nogroup': OpenVPN would not start with it."""
+    node = example_repo / "nodes/ucloud-hz-1.yaml"
+    node.write_text(node.read_text().replace("role: spoke\n", "role: spoke\nos: rhel\n"))
+    result = invoke("render", "--repo", example_repo)
+    assert result.exit_code == 0, result.stderr
+    conf = (example_repo / "build/ucloud-hz-1/openvpn/example.conf").read_text()
+    assert "\nuser nobody\ngroup nobody\n" in conf
+    other = (example_repo / "build/tencent-hz-1/openvpn/example.conf").read_text()
+    assert "\nuser nobody\ngroup nogroup\n" in other

@@ -12,10 +12,10 @@ from vpcmesh.errors import VpcmeshError
 def now() -> dt.datetime:
     text = os.environ.get("VPCMESH_NOW")
     if not text:
-        return dt.datetime.now(dt.UTC).replace(microsecond=0)
+        return dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
     try:
         value = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise VpcmeshError.at("VPCMESH_NOW", f"{text!r} is not an ISO 8601 time such as"
                                              " 2027-01-31T00:00:00Z") from None
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
+    return value if value.tzinfo else value.replace(tzinfo=dt.timezone.utc)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from enum import StrEnum
+from enum import Enum
 
 
 @dataclass(frozen=True, order=True)
@@ -19,7 +19,7 @@ class Location:
         return self.path
 
 
-class Severity(StrEnum):
+class Severity(Enum):  # not StrEnum: the node side runs on Python 3.9
     ERROR = "error"
     WARNING = "warning"
 

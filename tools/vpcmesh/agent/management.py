@@ -106,7 +106,7 @@ class Management:
             if fields[:2] == ["HEADER", "CLIENT_LIST"]:
                 header = fields[1:]
             elif fields[0] == "CLIENT_LIST" and header:
-                row = dict(zip(header, fields, strict=False))
+                row = dict(zip(header, fields))
                 out.append(Client(row.get("Common Name", ""), row.get("Real Address", ""),
                                   row.get("Virtual Address", ""),
                                   _int(row.get("Bytes Received")), _int(row.get("Bytes Sent")),

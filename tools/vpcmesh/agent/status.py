@@ -32,7 +32,7 @@ class Thresholds:
 def _utc(stamp: int) -> str | None:
     """None for no time, or one no clock shows (a record in nobody's folder is not trusted)."""
     try:
-        return format_time(dt.datetime.fromtimestamp(stamp, dt.UTC)) if stamp > 0 else None
+        return format_time(dt.datetime.fromtimestamp(stamp, dt.timezone.utc)) if stamp > 0 else None
     except (OverflowError, ValueError, OSError):
         return None
 

@@ -20,7 +20,7 @@ from vpcmesh.rendering.render import environment
 _OPTIONS = {"hostname": "HOST", "cloud": "--cloud", "region": "--region", "role": "--role",
             "public_address": "--public-ip", "private_address": "--private-ip",
             "subnets": "--subnet", "age_recipient": "--age-recipient", "services": "--service",
-            "vpn_address": "--vpn-ip"}
+            "vpn_address": "--vpn-ip", "os": "--os"}
 
 
 @dataclass(frozen=True)
@@ -35,6 +35,7 @@ class NewNode:
     public_address: str | None = None
     vpn_address: str | None = None
     services: tuple[tuple[str, int], ...] = ()
+    os: str = "debian"
 
     def data(self) -> dict[str, object]:
         out: dict[str, object] = {
@@ -45,6 +46,8 @@ class NewNode:
             out["public_address"] = self.public_address
         if self.vpn_address:
             out["vpn_address"] = self.vpn_address
+        if self.os != "debian":
+            out["os"] = self.os
         if self.services:
             out["services"] = [{"name": n, "port": p} for n, p in self.services]
         return out

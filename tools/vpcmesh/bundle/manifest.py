@@ -104,11 +104,11 @@ def canonical(payload: Mapping[str, Any]) -> bytes:
 
 
 def format_time(when: dt.datetime) -> str:
-    return when.astimezone(dt.UTC).strftime(TIME_FORMAT)
+    return when.astimezone(dt.timezone.utc).strftime(TIME_FORMAT)
 
 
 def parse_time(text: str) -> dt.datetime:
-    return dt.datetime.strptime(text, TIME_FORMAT).replace(tzinfo=dt.UTC)
+    return dt.datetime.strptime(text, TIME_FORMAT).replace(tzinfo=dt.timezone.utc)
 
 
 def safe_relpath(rel: str) -> bool:

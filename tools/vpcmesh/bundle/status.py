@@ -63,7 +63,7 @@ class FleetStatus:
 def to_bytes(status: FleetStatus, problems: Sequence[str] = ()) -> bytes:
     """`problems`: what `assess` found when it was taken; a reader judges again."""
     data = {"format": FORMAT, **asdict(status), "problems": list(problems)}
-    for node, row in zip(data["nodes"], status.nodes, strict=True):
+    for node, row in zip(data["nodes"], status.nodes):  # asdict: same length
         node["sync"] = row.sync  # for the reader's convenience; recomputed when read
     return (json.dumps(data, indent=2, sort_keys=True) + "\n").encode()
 

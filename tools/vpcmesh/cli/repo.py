@@ -139,15 +139,19 @@ def node_group() -> None:
 @click.option("--age-recipient", required=True, help="From 'vpcmesh agent install' on the VM.")
 @click.option("--service", "services", multiple=True, help="NAME:PORT it hosts (repeatable).")
 @click.option("--vpn-ip", help="Pin a tunnel address (default: the lowest free one).")
+@click.option("--os", "os_family", type=click.Choice(["debian", "rhel"]), default="debian",
+              show_default=True, help="debian (Debian, Ubuntu) or rhel (Alibaba Cloud Linux,"
+              " CentOS, Rocky, TencentOS, openEuler).")
 def node_add_cmd(repo: Path, hostname: str, role: str, cloud: str, region: str,
                  public_ip: str | None, private_ip: str, subnets: tuple[str, ...],
-                 age_recipient: str, services: tuple[str, ...], vpn_ip: str | None) -> None:
+                 age_recipient: str, services: tuple[str, ...], vpn_ip: str | None,
+                 os_family: str) -> None:
     """Write nodes/HOSTNAME.yaml, refusing a name or address the mesh already uses."""
     from vpcmesh.authoring.nodefile import NewNode
     from vpcmesh.commands.node import add_node
 
     node = NewNode(hostname, role, cloud, region, private_ip, subnets, age_recipient,
-                   public_ip, vpn_ip, tuple(_service(s) for s in services))
+                   public_ip, vpn_ip, tuple(_service(s) for s in services), os_family)
     _exit(error_handler.run(lambda: add_node(repo, node)))
 
 

