@@ -77,6 +77,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         self.server.requests.append(self.path)
+        self.server.headers.append(dict(self.headers))
         if self.path in self.server.redirects:  # a source that sends the agent elsewhere
             self.send_response(301)
             self.send_header("Location", self.server.redirects[self.path])
@@ -121,13 +122,14 @@ class _Server(http.server.ThreadingHTTPServer):
 
     folder: Path
     requests: list[str]
+    headers: list[dict[str, str]]
     truncate: set[str]
     drip: set[str]
     redirects: dict[str, str]
     sent: int
 
 
-def _tls_files(folder: Path) -> tuple[Path, Path, Path]:
+def tls_files(folder: Path) -> tuple[Path, Path, Path]:
     """A CA and a server certificate for 127.0.0.1 signed by it, well-formed enough for
     Python 3.13's strict X.509 checks: (CA file, certificate file, key file)."""
     import ipaddress
@@ -171,10 +173,10 @@ def _tls_files(folder: Path) -> tuple[Path, Path, Path]:
 @contextmanager
 def https_server(folder: Path, tls_dir: Path) -> Iterator[tuple[_Server, str, Path]]:
     """Serves `folder` on loopback over TLS; yields (server, base URL, CA file to trust)."""
-    ca, cert, key = _tls_files(tls_dir)
+    ca, cert, key = tls_files(tls_dir)
     server = _Server(("127.0.0.1", 0), _Handler)
     server.folder, server.requests, server.truncate, server.sent = folder, [], set(), 0
-    server.drip, server.redirects = set(), {}
+    server.drip, server.redirects, server.headers = set(), {}, []
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     context.load_cert_chain(cert, key)
     server.socket = context.wrap_socket(server.socket, server_side=True)

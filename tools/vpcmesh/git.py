@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import shlex
 import shutil
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import git
 from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
@@ -23,16 +25,35 @@ MAX_MEMBER = 16 << 20  # bytes: no mesh file is near it (model/snapshot.py says 
 FETCH_TIMEOUT = 300  # seconds for one git fetch of a node's bundles
 
 
+def credential_helper(url: str, token_file: Path) -> str:
+    """A git credential helper that answers with the token read from `token_file` when git
+    asks (after the server's 401): the token goes to git through a pipe, never through a
+    command line, the environment or a file of git's; the user is the URL's, else
+    'vpcmesh' (GitHub and Gitea take any user with a token)."""
+    user = urlsplit(url).username or "vpcmesh"
+    return (f"!f() {{ test \"$1\" = get || exit 0; echo username={shlex.quote(user)};"
+            f" printf password=; tr -d '[:space:]' < {shlex.quote(str(token_file))}; echo; }}; f")
+
+
 class Mirror:
     """A local bare copy of a remote's branch, fetched on demand; reads files of its tip."""
 
-    def __init__(self, cache: Path, url: str, ref: str) -> None:
+    def __init__(self, cache: Path, url: str, ref: str, token_file: Path | None = None
+                 ) -> None:
         self.url, self.ref = url, ref
         if (cache / "HEAD").exists():
             self.repo = git.Repo(cache)
         else:
             cache.mkdir(parents=True, exist_ok=True)
             self.repo = git.Repo.init(cache, bare=True)
+        # Never a prompt (a timer has no terminal), and no helper but ours: a stored
+        # credential of root's must not be sent to this remote.
+        self.repo.git.update_environment(GIT_TERMINAL_PROMPT="0", GIT_ASKPASS="/bin/false",
+                                         SSH_ASKPASS="/bin/false")
+        helpers = ["credential.helper="]
+        if token_file is not None:
+            helpers.append(f"credential.helper={credential_helper(url, token_file)}")
+        self.repo.git.set_persistent_git_options(c=helpers)
 
     def fetch(self) -> str:
         """Fetch the ref; returns the commit it points at."""

@@ -11,6 +11,8 @@ from pathlib import Path
 from string import Template
 
 from vpcmesh.agent import system
+from vpcmesh.agent.sources import Credentials, open_source
+from vpcmesh.agent.state import STATE_DIR
 from vpcmesh.bundle.manifest import load_trust_key
 from vpcmesh.errors import VpcmeshError
 from vpcmesh.fsio import replace_file
@@ -31,6 +33,8 @@ class AgentSetup:
     # node_exporter's textfile collector reads this folder (Debian's
     # prometheus-node-exporter); a VM without it just has one small file there.
     metrics: str | None = "/var/lib/prometheus/node-exporter/vpcmesh.prom"
+    token_file: Path | None = None  # git+https: read on every pull, so it can be rotated
+    header_file: Path | None = None  # static https
 
 
 @dataclass(frozen=True)
@@ -76,6 +80,9 @@ def install(setup: AgentSetup) -> Installed:
                                           " line to the unit or the crontab)")
         if option != "--restart-cmd" and value.startswith("-"):
             raise VpcmeshError.at(option, f"{value!r} starts with '-'")
+    # The same checks a pull makes, now, rather than on the first timer run.
+    credentials = Credentials(setup.token_file, setup.header_file)
+    open_source(setup.source, setup.ref, setup.root / STATE_DIR / "source.git", credentials)
     config.mkdir(parents=True, exist_ok=True, mode=0o700)
     key_file = config / "age.key"
     created = not key_file.exists()
@@ -94,6 +101,10 @@ def install(setup: AgentSetup) -> Installed:
     args = [*shlex.split(_executable()), "pull", "--once", "--hostname", setup.hostname,
             "--source", setup.source, "--ref", setup.ref, "--age-key", "/" + CONFIG_DIR
             + "/age.key", "--trust-key", "/" + CONFIG_DIR + "/signing.pub"]
+    for option, path in (("--token-file", setup.token_file),
+                         ("--header-file", setup.header_file)):
+        if path is not None:
+            args += [option, str(path.absolute())]
     if setup.restart_cmd:
         args += ["--restart-cmd", setup.restart_cmd]
     if setup.metrics:

@@ -22,6 +22,18 @@ def repo_option(func: F) -> F:
         show_default=True, help="The mesh repository.")(func)
 
 
+def token_options(func: F) -> F:
+    """How a source proves who is asking; files readable by root alone, never values."""
+    func = click.option(
+        "--header-file", type=click.Path(dir_okay=False, path_type=Path),
+        help="For an https:// source: a file holding one header line sent with every"
+             " request, such as 'Authorization: Bearer TOKEN'.")(func)
+    return click.option(
+        "--token-file", type=click.Path(dir_okay=False, path_type=Path),
+        help="For a git+https:// source: a file holding the access token (Gitea, GitHub)"
+             " or password.")(func)
+
+
 if TYPE_CHECKING:  # generic in recent click only
     _StrParam = click.ParamType[str]
 else:

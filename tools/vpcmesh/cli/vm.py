@@ -8,15 +8,17 @@ import click
 
 from vpcmesh import error_handler
 from vpcmesh.cli.group import main
-from vpcmesh.cli.params import HOSTNAME
+from vpcmesh.cli.params import HOSTNAME, token_options
 from vpcmesh.cli.params import exit_with as _exit
 
 
 @main.command("pull")
 @click.option("--hostname", type=HOSTNAME,
               help="This node's hostname (its bundle is <hostname>/).")
-@click.option("--source", help="A git remote, a local build/ folder, or an https:// base URL.")
+@click.option("--source", help="A git remote (ssh, path, git+https://), a local build/ folder,"
+                               " or an https:// base URL.")
 @click.option("--ref", default="bundles", show_default=True, help="Branch of a git source.")
+@token_options
 @click.option("--age-key", type=click.Path(dir_okay=False, path_type=Path),
               help="This node's age key file (decrypts its secrets).")
 @click.option("--trust-key", type=click.Path(dir_okay=False, path_type=Path),
@@ -43,7 +45,8 @@ from vpcmesh.cli.params import exit_with as _exit
 @click.option("--metrics", "metrics", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a Prometheus textfile here after every pull (node_exporter's"
                    " textfile collector; 'vpcmesh agent install' sets it up).")
-def pull_cmd(hostname: str | None, source: str | None, ref: str, age_key: Path | None,
+def pull_cmd(hostname: str | None, source: str | None, ref: str, token_file: Path | None,
+             header_file: Path | None, age_key: Path | None,
              trust_key: Path | None, root: Path, once: bool, interval: float,
              restart_cmd: str | None, stop_cmd: str | None, health_cmd: str | None,
              pidfile: Path | None, health_timeout: float, show_status: bool,
@@ -60,11 +63,13 @@ def pull_cmd(hostname: str | None, source: str | None, ref: str, age_key: Path |
     assert hostname and source and age_key and trust_key
     from vpcmesh.agent.pull import PullOptions
     from vpcmesh.agent.service import ServiceOptions
+    from vpcmesh.agent.sources import Credentials
 
     opts = PullOptions(hostname, age_key, trust_key, root,
                        ServiceOptions(restart_cmd, health_cmd, pidfile, health_timeout,
                                       stop_cmd), metrics)
-    _exit(error_handler.run(lambda: pull.run(source, ref, opts, once, interval)))
+    credentials = Credentials(token_file, header_file)
+    _exit(error_handler.run(lambda: pull.run(source, ref, opts, once, interval, credentials)))
 
 
 @main.group("agent")
@@ -77,6 +82,7 @@ def agent_group() -> None:
               help="This VM's hostname in the mesh.")
 @click.option("--source", required=True, help="Where bundles are published (git, folder, https).")
 @click.option("--ref", default="bundles", show_default=True, help="Branch of a git source.")
+@token_options
 @click.option("--trust-key", required=True, type=click.Path(dir_okay=False, path_type=Path),
               help="The mesh's mesh/signing.pub; the only key this VM will trust.")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("/"),
@@ -85,7 +91,8 @@ def agent_group() -> None:
 @click.option("--restart-cmd", help="Passed on to 'vpcmesh pull'.")
 @click.option("--metrics", help="Passed on to 'vpcmesh pull' (default:"
                                 " /var/lib/prometheus/node-exporter/vpcmesh.prom; '' for none).")
-def agent_install_cmd(hostname: str, source: str, ref: str, trust_key: Path, root: Path,
+def agent_install_cmd(hostname: str, source: str, ref: str, token_file: Path | None,
+                      header_file: Path | None, trust_key: Path, root: Path,
                       cron: bool, restart_cmd: str | None, metrics: str | None) -> None:
     """Create this VM's age key (if missing), pin the trust key, and write a systemd timer
     (every 2 minutes, randomised) or a cron line running 'vpcmesh pull --once'."""
@@ -94,7 +101,8 @@ def agent_install_cmd(hostname: str, source: str, ref: str, trust_key: Path, roo
     from vpcmesh.agent.bootstrap import AgentSetup
     from vpcmesh.commands.agent import install_agent
 
-    setup = AgentSetup(hostname, source, ref, trust_key, root, cron, restart_cmd)
+    setup = AgentSetup(hostname, source, ref, trust_key, root, cron, restart_cmd,
+                       token_file=token_file, header_file=header_file)
     if metrics is not None:  # else the setup's own default
         setup = replace(setup, metrics=metrics or None)
     _exit(error_handler.run(lambda: install_agent(setup)))

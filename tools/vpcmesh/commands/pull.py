@@ -12,7 +12,7 @@ import click
 from vpcmesh import clock
 from vpcmesh.agent import observe
 from vpcmesh.agent.pull import PullOptions, pull
-from vpcmesh.agent.sources import open_source
+from vpcmesh.agent.sources import NO_CREDENTIALS, Credentials, open_source
 from vpcmesh.agent.state import STATE_DIR, locked, read_agent_state
 from vpcmesh.errors import VpcmeshError
 
@@ -30,14 +30,15 @@ def status(root: Path, as_json: bool = False) -> int:
     return 0
 
 
-def _once(source_spec: str, ref: str, opts: PullOptions) -> int:
+def _once(source_spec: str, ref: str, opts: PullOptions, credentials: Credentials) -> int:
     with locked(opts.root) as mine:
         if not mine:
             log.info("another pull is running; nothing to do")
             return 0
         now = clock.now()
         try:
-            source = open_source(source_spec, ref, opts.root / STATE_DIR / "source.git")
+            source = open_source(source_spec, ref, opts.root / STATE_DIR / "source.git",
+                                 credentials)
             result = pull(source, opts, now)
         except VpcmeshError as exc:
             observe.record(opts, now, str(exc).splitlines()[0])
@@ -65,14 +66,15 @@ def _interrupted(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def run(source_spec: str, ref: str, opts: PullOptions, once: bool, interval: float) -> int:
+def run(source_spec: str, ref: str, opts: PullOptions, once: bool, interval: float,
+        credentials: Credentials = NO_CREDENTIALS) -> int:
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupted)
     if once:
-        return _once(source_spec, ref, opts)
+        return _once(source_spec, ref, opts, credentials)
     while True:  # without --once: a long-running agent (the timer is the usual way)
         try:
-            _once(source_spec, ref, opts)
+            _once(source_spec, ref, opts, credentials)
         except VpcmeshError as exc:
             for problem in exc.problems:
                 click.echo(str(problem), err=True)
