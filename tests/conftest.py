@@ -18,6 +18,9 @@ from vpcmesh.secrets import sops
 TESTS = Path(__file__).parent
 ROOT = TESTS.parent
 FIXTURES = TESTS / "fixtures"
+# The example mesh the tests and the docs read; the repository's own mesh (mesh/, nodes/,
+# secrets/ at the top) is its user's, and no test depends on it.
+EXAMPLE = ROOT / "examples/hangzhou"
 
 
 def invoke(*args: str | Path) -> Result:
@@ -49,8 +52,8 @@ def copy_example(dest: Path) -> Path:
     """The repository's own example mesh, without build/ or tooling."""
     dest.mkdir(parents=True, exist_ok=True)
     for name in ("mesh", "nodes", "secrets"):
-        if (ROOT / name).exists():
-            shutil.copytree(ROOT / name, dest / name)
+        if (EXAMPLE / name).exists():
+            shutil.copytree(EXAMPLE / name, dest / name)
     return dest
 
 

@@ -22,7 +22,7 @@ from vpcmesh.model.state import read_state
 from vpcmesh.model.yamlio import load
 
 from bundlekit import git_bundles
-from conftest import KEYS, ROOT, invoke, snap
+from conftest import EXAMPLE, KEYS, invoke, snap
 from netlab import Lab, Vm, require, wait_for
 
 
@@ -91,10 +91,10 @@ def compile_example(root: Path, algorithm: str = "ec-p256") -> Path:
     """The example mesh with a fresh PKI, so the test never depends on today's date."""
     repo = root / "repo"
     (repo / "mesh").mkdir(parents=True)
-    text = (ROOT / "mesh/mesh.yaml").read_text()
+    text = (EXAMPLE / "mesh/mesh.yaml").read_text()
     (repo / "mesh/mesh.yaml").write_text(text.replace("algorithm: ec-p256",
                                                       f"algorithm: {algorithm}"))
-    shutil.copytree(ROOT / "nodes", repo / "nodes")
+    shutil.copytree(EXAMPLE / "nodes", repo / "nodes")
     for args in (["init"], ["render"]):
         result = invoke(*args, "--repo", repo)
         assert result.exit_code == 0, result.stderr

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import KEYS, ROOT, invoke, modules_loaded
+from conftest import EXAMPLE, KEYS, ROOT, invoke, modules_loaded
 
 COMPILER = ("vpcmesh.model", "vpcmesh.planning", "vpcmesh.pki", "vpcmesh.rendering",
             "vpcmesh.compiler", "vpcmesh.authoring", "jsonschema", "ruamel", "jinja2")
@@ -20,7 +20,7 @@ def _loaded(*args: str | Path) -> list[str]:
 
 def test_agent_install_loads_no_compiler_module(tmp_path: Path) -> None:
     assert _loaded("agent", "install", "--hostname", "tencent-hz-1", "--source",
-                   "https://bundles.example.com/mesh", "--trust-key", ROOT / "mesh/signing.pub",
+                   "https://bundles.example.com/mesh", "--trust-key", EXAMPLE / "mesh/signing.pub",
                    "--root", tmp_path) == []
 
 

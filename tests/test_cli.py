@@ -8,7 +8,7 @@ import pytest
 from jsonschema import Draft202012Validator
 from ruamel.yaml import YAML
 
-from conftest import ROOT, invoke
+from conftest import EXAMPLE, invoke
 
 REPO_COMMANDS = [["validate"], ["render"], ["sign"], ["schema"], ["init"], ["plan"],
                  ["publish"], ["guard"], ["pki", "status"], ["pki", "revoke"], ["pki", "renew"],
@@ -92,7 +92,7 @@ def test_schema_validates_the_example(name: str) -> None:
     result = invoke("schema", name)
     schema = json.loads(result.stdout)
     Draft202012Validator.check_schema(schema)
-    files = [ROOT / "mesh/mesh.yaml"] if name == "mesh" else sorted((ROOT / "nodes").glob("*"))
+    files = [EXAMPLE / "mesh/mesh.yaml"] if name == "mesh" else sorted((EXAMPLE / "nodes").glob("*"))
     for path in files:
         Draft202012Validator(schema).validate(YAML(typ="safe").load(path.read_text()))
 

@@ -4,7 +4,6 @@ spoke of a 2.6 hub, chrooted inside its network namespace; the runbook's matrix 
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 from pathlib import Path
@@ -16,7 +15,7 @@ from vpcmesh.secrets import sops
 from bundlekit import git_bundles
 from conftest import KEYS, ROOT
 from meshlab import RESTART, STOP, assert_matrix, bring_up, compile_example, pull, tunnel_addresses
-from netlab import Lab, Vm, require
+from netlab import Lab, Vm, require, skip_or_fail
 
 pytestmark = pytest.mark.usefixtures("debian_tun")
 OLD = "ucloud-hz-1"  # the spoke that runs on the old system
@@ -32,8 +31,8 @@ CHROOT = ('root=$1; shift; mount -t proc proc "$root/proc"; mount --rbind /dev "
 @pytest.fixture(scope="session")
 def old_root() -> Path:
     require()
-    if shutil.which("debootstrap") is None and not os.environ.get("CI"):
-        pytest.skip("needs debootstrap (make system-deps installs it)")
+    if shutil.which("debootstrap") is None:
+        skip_or_fail("needs debootstrap (make system-deps installs it)")
     proc = subprocess.run([str(ROOT / "scripts/old-vm-root.sh"), str(CACHE)],
                           capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stderr

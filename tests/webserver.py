@@ -17,10 +17,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
 from bundlekit import tls_files
-from netlab import wait_for
+from netlab import skip_or_fail, wait_for
 
 HTTP_BACKEND = Path("/usr/lib/git-core/git-http-backend")
 
@@ -79,10 +77,7 @@ def require_nginx() -> None:
     if os.geteuid() != 0:
         missing.append("root")
     if missing:
-        message = f"needs {', '.join(missing)} (make system-deps installs them)"
-        if os.environ.get("CI"):
-            pytest.fail(message)
-        pytest.skip(message)
+        skip_or_fail(f"needs {', '.join(missing)} (make system-deps installs them)")
 
 
 def _free_port() -> int:

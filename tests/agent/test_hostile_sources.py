@@ -14,7 +14,7 @@ import pytest
 from vpcmesh.agent.sources import HttpsSource
 
 from bundlekit import https_server
-from conftest import KEYS, ROOT, invoke
+from conftest import EXAMPLE, KEYS, invoke
 
 HOST = "tencent-hz-1"
 
@@ -95,7 +95,7 @@ def test_sigterm_unwinds_like_ctrl_c(tmp_path: Path) -> None:
     from vpcmesh.errors import VpcmeshError
 
     saved = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
-    opts = PullOptions(HOST, KEYS / f"{HOST}.agekey", ROOT / "mesh/signing.pub", tmp_path)
+    opts = PullOptions(HOST, KEYS / f"{HOST}.agekey", EXAMPLE / "mesh/signing.pub", tmp_path)
     try:
         with pytest.raises(VpcmeshError):
             pull_command.run("--x", "bundles", opts, True, 1)
@@ -126,7 +126,7 @@ def test_agent_install_refuses_lines_for_the_unit_and_a_wrong_trust_key(tmp_path
 
     result = invoke("agent", "install", "--hostname", HOST, "--source",
                     "https://x.example/m\nExecStartPre=/bin/sh -c evil", "--trust-key",
-                    ROOT / "mesh/signing.pub", "--root", tmp_path / "a")
+                    EXAMPLE / "mesh/signing.pub", "--root", tmp_path / "a")
     assert (result.exit_code, result.stderr) == (
         1, "--source: has a control character (a newline would add a line to the unit or the"
            " crontab)\n")
@@ -145,7 +145,7 @@ def test_agent_install_escapes_what_systemd_and_cron_would_expand(tmp_path: Path
         root = tmp_path / str(cron)
         result = invoke("agent", "install", "--hostname", HOST, "--source",
                         "https://x.example/a%20b", "--restart-cmd", "kill $MAINPID",
-                        "--trust-key", ROOT / "mesh/signing.pub", "--root", root,
+                        "--trust-key", EXAMPLE / "mesh/signing.pub", "--root", root,
                         *(["--cron"] if cron else []))
         assert result.exit_code == 0, result.stderr
         if cron:

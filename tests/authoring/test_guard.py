@@ -7,7 +7,7 @@ import pytest
 
 from vpcmesh.pki import x509 as pki
 
-from conftest import KEYS, ROOT, invoke
+from conftest import EXAMPLE, KEYS, invoke
 
 
 def _repo(tmp_path: Path) -> Path:
@@ -24,7 +24,7 @@ def _guard(repo: Path) -> tuple[int, list[str]]:
 
 
 def test_this_repository_is_clean() -> None:
-    assert _guard(ROOT) == (0, [])
+    assert _guard(EXAMPLE) == (0, [])
 
 
 def test_every_kind_of_plaintext_key_is_refused(tmp_path: Path) -> None:
@@ -42,7 +42,7 @@ def test_every_kind_of_plaintext_key_is_refused(tmp_path: Path) -> None:
 def test_secrets_must_be_sops_files(tmp_path: Path) -> None:
     repo = _repo(tmp_path)
     (repo / "secrets/db.yaml").write_text("password: hunter2\n")
-    (repo / "secrets/mesh.sops.yaml").write_bytes((ROOT / "secrets/mesh.sops.yaml").read_bytes())
+    (repo / "secrets/mesh.sops.yaml").write_bytes((EXAMPLE / "secrets/mesh.sops.yaml").read_bytes())
     assert _guard(repo) == (1, [
         "secrets/db.yaml: not encrypted by sops; secrets/ holds SOPS-encrypted files only"])
 
@@ -61,7 +61,7 @@ def test_decrypted_sops_output_is_refused_in_every_format(tmp_path: Path,
 
     repo = _repo(tmp_path)
     plain = subprocess.run([sops.binary(), "decrypt", "--output-type", output_type,
-                            str(ROOT / "secrets/mesh.sops.yaml")], check=True,
+                            str(EXAMPLE / "secrets/mesh.sops.yaml")], check=True,
                            capture_output=True,
                            env={"SOPS_AGE_KEY_FILE": str(KEYS / "admin.agekey")}).stdout
     (repo / f"backup.{output_type}").write_bytes(plain)

@@ -3,12 +3,12 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from conftest import ROOT, invoke
+from conftest import EXAMPLE, invoke
 
 
 def _install(root: Path, *extra: str) -> tuple[int, str, str]:
     result = invoke("agent", "install", "--hostname", "tencent-hz-1", "--source",
-                    "https://bundles.example.com/mesh", "--trust-key", ROOT / "mesh/signing.pub",
+                    "https://bundles.example.com/mesh", "--trust-key", EXAMPLE / "mesh/signing.pub",
                     "--root", root, *extra)
     return result.exit_code, result.stdout, result.stderr
 
@@ -29,7 +29,7 @@ def test_install_writes_a_key_a_timer_and_shows_the_recipient(tmp_path: Path) ->
            " /etc/vpcmesh/signing.pub --metrics" \
            " /var/lib/prometheus/node-exporter/vpcmesh.prom\n" in service
     assert (tmp_path / "etc/vpcmesh/signing.pub").read_bytes() == (
-        ROOT / "mesh/signing.pub").read_bytes()
+        EXAMPLE / "mesh/signing.pub").read_bytes()
 
 
 def test_a_second_install_keeps_the_key(tmp_path: Path) -> None:

@@ -9,14 +9,14 @@ import pytest
 from vpcmesh.errors import VpcmeshError
 from vpcmesh.secrets import sops, sopsfile
 
-from conftest import ROOT, age_recipient
+from conftest import EXAMPLE, age_recipient
 
 
 @pytest.mark.parametrize("rel", ["secrets/mesh.sops.yaml", "secrets/nodes/aliyun-hz-1.sops.yaml"])
 def test_the_line_scan_agrees_with_a_full_parse(rel: str) -> None:
     # A sops release that formats its output differently fails here, not in production.
-    meta = sopsfile.metadata((ROOT / rel).read_bytes(), rel)
-    recipients, readable = sopsfile.scan((ROOT / rel).read_bytes(), rel)
+    meta = sopsfile.metadata((EXAMPLE / rel).read_bytes(), rel)
+    recipients, readable = sopsfile.scan((EXAMPLE / rel).read_bytes(), rel)
     assert recipients == sopsfile.recipients(meta) and recipients
     assert readable == {k: str(v) for k, v in meta.items() if k.endswith("_unencrypted")}
 

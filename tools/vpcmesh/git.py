@@ -123,6 +123,12 @@ def members_at(root: Path, ref: str) -> tuple[str, dict[str, tuple[str, bytes]]]
         commit = repo.commit(ref)
     except (ValueError, GitCommandError, git.BadName):
         raise VpcmeshError.at(ref, "no such commit or branch") from None
+    try:  # a base before the mesh existed (an empty first commit, a mesh folder added later)
+        tree = commit.tree if str(prefix) == "." else commit.tree / prefix.as_posix()
+    except KeyError:
+        return str(commit.hexsha), {}
+    if not len(tree):
+        return str(commit.hexsha), {}  # git archive of an empty tree is no tar at all
     buffer = io.BytesIO()
     paths = [str(prefix)] if str(prefix) != "." else []
     repo.archive(buffer, treeish=commit.hexsha, format="tar", path=paths)
@@ -239,3 +245,34 @@ class Publication:
             detail = (exc.stderr or "").strip().replace("\n", " ")
             raise VpcmeshError.at(self.remote, f"cannot push to '{branch}': {detail}") from None
         return str(repo.head.commit.hexsha)
+
+
+def in_repository(root: Path) -> bool:
+    try:
+        git.Repo(root, search_parent_directories=True)
+        return True
+    except (InvalidGitRepositoryError, NoSuchPathError):
+        return False
+
+
+def first_commit(root: Path, message: str) -> str:
+    """`git init -b main` and a first commit of everything in `root`; returns the commit.
+    Without a user.email in git's config, the commit is made as vpcmesh init."""
+    repo = git.Repo.init(root)
+    repo.git.symbolic_ref("HEAD", "refs/heads/main")  # git < 2.28 has no --initial-branch
+    try:
+        repo.git.config("user.email")
+    except GitCommandError:
+        repo.git.update_environment(
+            GIT_AUTHOR_NAME="vpcmesh init", GIT_AUTHOR_EMAIL="vpcmesh@localhost",
+            GIT_COMMITTER_NAME="vpcmesh init", GIT_COMMITTER_EMAIL="vpcmesh@localhost")
+    repo.git.add("-A")
+    repo.git.commit("-q", "-m", message)
+    return str(repo.head.commit.hexsha)
+
+
+def uncommitted(root: Path, paths: list[str]) -> list[str]:
+    """Which of `paths` (files or folders under `root`) differ from HEAD or are untracked."""
+    repo = repo_at(root)
+    out = repo.git.status("--porcelain", "--untracked-files=all", "--", *paths)
+    return sorted(line[3:] for line in str(out).splitlines() if line.strip())

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
 from vpcmesh import clock
+from vpcmesh import git as vcs
+from vpcmesh.authoring import scaffold
 from vpcmesh.errors import Location, Problem, VpcmeshError
 from vpcmesh.fsio import replace_file
 from vpcmesh.model import checks, schema
@@ -43,8 +46,9 @@ class NewMesh:
     algorithm: str = "ec-p256"
 
 
-def _mesh_yaml(new: NewMesh) -> str:
-    return environment().get_template("mesh.yaml.j2").render(new=new)
+def _mesh_yaml(root: Path, new: NewMesh) -> str:
+    return environment().get_template("mesh.yaml.j2").render(new=new,
+                                                             schema_dir=scaffold.schema_dir(root))
 
 
 def _check_options(new: NewMesh) -> Mesh:
@@ -82,8 +86,31 @@ def _existing_mesh(root: Path) -> Mesh:
     return mesh_from(doc)
 
 
-def init(root: Path, new: NewMesh | None) -> list[str]:
-    """Create what a mesh needs; with `new` None, add the PKI to an existing mesh.yaml."""
+# The example a copy of the vpcmesh repository starts with, which `init --replace` removes.
+MESH_PATHS = ["mesh", "nodes", "secrets", SOPS_CONFIG]
+
+
+def clear(root: Path) -> list[str]:
+    """Remove the mesh a repository has (`init --replace`), only when git holds every byte
+    of it: a change not yet committed would be lost."""
+    if not (root / MESH_FILE).exists():
+        return []
+    changed = vcs.uncommitted(root, [p for p in MESH_PATHS if (root / p).exists()])
+    if changed:
+        raise VpcmeshError([Problem(Location(p), "not committed: --replace would lose it;"
+                                                 " commit or stash it first") for p in changed])
+    for rel in [*MESH_PATHS, "build"]:
+        path = root / rel
+        if path.is_dir() and not path.is_symlink():
+            shutil.rmtree(path)
+        elif path.exists() or path.is_symlink():
+            path.unlink()
+    return list(MESH_PATHS)
+
+
+def init(root: Path, new: NewMesh | None, pin: scaffold.ToolPin | None = None) -> list[str]:
+    """Create what a mesh needs; with `new` None, add the PKI to an existing mesh.yaml. A new
+    folder becomes a mesh repository of its own (scaffold.py), with a first commit."""
     existing = [p for p in (CA_CERT, ADMIN_SECRETS) if (root / p).exists()]
     if new is not None and (root / MESH_FILE).exists():
         existing.insert(0, MESH_FILE)
@@ -96,8 +123,12 @@ def init(root: Path, new: NewMesh | None) -> list[str]:
         files: dict[str, bytes] = {}
     else:
         mesh = _check_options(new)
-        files = {MESH_FILE: _mesh_yaml(new).encode(), f"{NODES_DIR}/.gitkeep": b"",
+        files = {MESH_FILE: _mesh_yaml(root, new).encode(), f"{NODES_DIR}/.gitkeep": b"",
                  ".gitignore": GITIGNORE.encode()}
+        if not scaffold.is_template(root):
+            files.update({rel: data for rel, data in
+                          scaffold.files(new.name, pin or scaffold.ToolPin()).items()
+                          if not (root / rel).exists()})  # never a user's own file
     now = clock.now()
     ca_key, ca = pki.make_ca(f"{mesh.name} vpcmesh CA", mesh.pki.algorithm,
                              mesh.pki.ca_validity_days, now)

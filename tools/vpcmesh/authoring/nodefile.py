@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from vpcmesh.authoring import scaffold
 from vpcmesh.errors import Location, Problem, VpcmeshError
 from vpcmesh.fsio import replace_file
 from vpcmesh.model import schema
@@ -69,7 +70,8 @@ def add(root: Path, node: NewNode) -> str:
     if (root / rel).exists():
         raise VpcmeshError.at(rel, f"already exists: '{node.hostname}' is in the mesh; edit the"
                                    " file or remove it with 'vpcmesh node remove'")
-    text = environment().get_template("node.yaml.j2").render(node=node)
+    text = environment().get_template("node.yaml.j2").render(
+        node=node, schema_dir=scaffold.schema_dir(root))
     # The whole mesh, checked with the node in it, before anything is written.
     trial = read_snapshot(root, ParseCache(root)).with_files({rel: text.encode()})
     make_plan(load_inventory(trial), read_state(trial))

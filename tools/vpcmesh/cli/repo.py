@@ -62,19 +62,33 @@ def schema_cmd(repo: Path, name: str) -> None:
               help="Age recipient of an admin who can read secrets/ (repeat for more).")
 @click.option("--algorithm", type=click.Choice(ALGORITHMS), default="ec-p256",
               show_default=True, help="Key algorithm of the CA and certificates.")
+@click.option("--replace", is_flag=True,
+              help="Remove the mesh --repo has first (the example, in a copy of the vpcmesh"
+                   " repository); refused while any of it is not committed.")
+@click.option("--tool-repo", help="The git repository a new mesh repository installs vpcmesh"
+                                  " from (requirements.txt, pre-commit).")
+@click.option("--tool-rev", help="The tag or commit of --tool-repo to pin.")
 def init_cmd(repo: Path, name: str | None, domain: str | None, network: str | None,
-             admins: tuple[str, ...], algorithm: str) -> None:
-    """Create a new mesh: layout, mesh.yaml, .sops.yaml, CA, TLS key and signing key.
+             admins: tuple[str, ...], algorithm: str, replace: bool, tool_repo: str | None,
+             tool_rev: str | None) -> None:
+    """Create a new mesh: layout, mesh.yaml, .sops.yaml, CA, TLS key and signing key. A new
+    folder becomes a complete mesh repository (Makefile, pinned vpcmesh, workflows for
+    GitHub and Gitea, pre-commit, schemas) with a first commit.
 
     With no --name etc., add the PKI to the mesh/mesh.yaml already in --repo."""
     given = [name, domain, network, admins]
     if any(given) and not all(given):
         raise click.UsageError("--name, --domain, --network and --admin-recipient go together")
+    if replace and not all(given):
+        raise click.UsageError("--replace needs --name, --domain, --network and"
+                               " --admin-recipient: the mesh that takes its place")
     from vpcmesh.authoring.init import NewMesh
+    from vpcmesh.authoring.scaffold import ToolPin
     from vpcmesh.commands.init import init_mesh
 
+    pin = ToolPin(tool_repo or ToolPin.repo, tool_rev or ToolPin.rev)
     new = NewMesh(name, domain, network, admins, algorithm) if all(given) else None  # type: ignore[arg-type]
-    _exit(error_handler.run(lambda: init_mesh(repo, new)))
+    _exit(error_handler.run(lambda: init_mesh(repo, new, pin, replace)))
 
 
 @main.group("pki")
