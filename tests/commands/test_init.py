@@ -9,7 +9,7 @@ from ruamel.yaml import YAML
 
 from vpcmesh.secrets import sops
 
-from conftest import EXAMPLE, ROOT, age_recipient, invoke
+from conftest import EXAMPLE, ROOT, age_recipient, copy_example, invoke
 
 ARGS = ["--name", "acme", "--domain", "inner.acme.example", "--network", "10.20.0.0/24"]
 
@@ -178,3 +178,15 @@ def test_a_copy_of_this_repository_replaces_the_example_with_its_own_mesh(
     assert result.exit_code == 0, result.stderr
     assert "  + hub: new node, tunnel address 10.20.0.1\n" in result.stdout
     assert "  - aliyun-hz-1: removed" in result.stdout
+
+
+def test_plan_against_a_base_before_the_mesh_existed(tmp_path: Path) -> None:
+    repo = tmp_path / "r"
+    repo.mkdir()
+    _git(repo, "init", "-q", "-b", "main")
+    _git(repo, "-c", "user.email=u@example.com", "-c", "user.name=u", "commit", "-q",
+         "--allow-empty", "-m", "empty")
+    copy_example(repo)
+    result = invoke("plan", "--repo", repo, "--base", "main")
+    assert result.exit_code == 0, result.stderr
+    assert "4 node(s) change (4 new, 0 removed)" in result.stdout
