@@ -10,7 +10,7 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
-from vpcmesh.agent import system
+from vpcmesh.agent import METRICS_FILE, system
 from vpcmesh.agent.sources import Credentials, open_source
 from vpcmesh.agent.state import STATE_DIR
 from vpcmesh.bundle.manifest import load_trust_key
@@ -19,6 +19,10 @@ from vpcmesh.fsio import replace_file
 from vpcmesh.secrets import agekeys
 
 CONFIG_DIR = "etc/vpcmesh"
+SERVICE_FILE, TIMER_FILE = ("etc/systemd/system/vpcmesh-pull.service",
+                            "etc/systemd/system/vpcmesh-pull.timer")
+CRON_FILE = "etc/cron.d/vpcmesh-pull"
+UNIT_FILES = (SERVICE_FILE, TIMER_FILE, CRON_FILE)  # what uninstall removes
 
 
 @dataclass(frozen=True)
@@ -30,9 +34,7 @@ class AgentSetup:
     root: Path = Path("/")
     cron: bool = False
     restart_cmd: str | None = None
-    # node_exporter's textfile collector reads this folder (Debian's
-    # prometheus-node-exporter); a VM without it just has one small file there.
-    metrics: str | None = "/var/lib/prometheus/node-exporter/vpcmesh.prom"
+    metrics: str | None = METRICS_FILE
     token_file: Path | None = None  # git+https: read on every pull, so it can be rotated
     header_file: Path | None = None  # static https
 
@@ -115,9 +117,8 @@ def install(setup: AgentSetup) -> Installed:
     systemd = command.replace("\\", "\\\\").replace("%", "%%").replace("$", "$$")
     context = {"hostname": setup.hostname, "interval": "2min",
                "command": command.replace("%", "\\%") if setup.cron else systemd}
-    units = ({"etc/cron.d/vpcmesh-pull": "vpcmesh-pull.cron"} if setup.cron else
-             {"etc/systemd/system/vpcmesh-pull.service": "vpcmesh-pull.service",
-              "etc/systemd/system/vpcmesh-pull.timer": "vpcmesh-pull.timer"})
+    units = ({CRON_FILE: "vpcmesh-pull.cron"} if setup.cron else
+             {SERVICE_FILE: "vpcmesh-pull.service", TIMER_FILE: "vpcmesh-pull.timer"})
     for rel, name in units.items():
         if replace_file(setup.root / rel, _unit(name, context).encode()):
             written.append(str(setup.root / rel))

@@ -96,7 +96,7 @@ def _write(path: Path, data: bytes, mode: int) -> Path:
     return write_temp(path, data, mode, durable=True)
 
 
-def _put(tmp: Path, path: Path) -> None:
+def put_file(tmp: Path, path: Path) -> None:
     """Rename `tmp` over `path`; where `path` is a mount point of its own (/etc/hosts in
     Docker, LXC and Kubernetes is bind-mounted), rewrite it in place instead."""
     try:
@@ -133,7 +133,7 @@ class Installer:
             for path, (data, mode) in sorted(self.changes.items()):
                 staged.append((_write(path, data, mode), path))
             for tmp, path in staged:
-                _put(tmp, path)
+                put_file(tmp, path)
         finally:
             # Staged files may hold private keys: none may outlive a failed (or interrupted)
             # run, whatever the moment (a rename that fails, a signal between two).
@@ -149,7 +149,7 @@ class Installer:
             else:
                 tmp = _write(path, *old)
                 try:
-                    _put(tmp, path)
+                    put_file(tmp, path)
                 finally:
                     tmp.unlink(missing_ok=True)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 import click
 
 from vpcmesh import error_handler
+from vpcmesh.agent import METRICS_FILE
 from vpcmesh.cli.group import main
 from vpcmesh.cli.params import HOSTNAME, token_options
 from vpcmesh.cli.params import exit_with as _exit
@@ -89,8 +90,8 @@ def agent_group() -> None:
               show_default=True, help="Write under this root instead of /.")
 @click.option("--cron", is_flag=True, help="A cron line instead of a systemd timer.")
 @click.option("--restart-cmd", help="Passed on to 'vpcmesh pull'.")
-@click.option("--metrics", help="Passed on to 'vpcmesh pull' (default:"
-                                " /var/lib/prometheus/node-exporter/vpcmesh.prom; '' for none).")
+@click.option("--metrics", help=f"Passed on to 'vpcmesh pull' (default: {METRICS_FILE};"
+                                " '' for none).")
 def agent_install_cmd(hostname: str, source: str, ref: str, token_file: Path | None,
                       header_file: Path | None, trust_key: Path, root: Path,
                       cron: bool, restart_cmd: str | None, metrics: str | None) -> None:
@@ -106,6 +107,25 @@ def agent_install_cmd(hostname: str, source: str, ref: str, token_file: Path | N
     if metrics is not None:  # else the setup's own default
         setup = replace(setup, metrics=metrics or None)
     _exit(error_handler.run(lambda: install_agent(setup)))
+
+
+@agent_group.command("uninstall")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("/"),
+              show_default=True, help="Remove from under this root instead of /.")
+@click.option("--stop-cmd", help="Stop OpenVPN with this shell command instead of"
+                                 " systemctl stop (VPCMESH_UNIT names the unit).")
+@click.option("--metrics", default=METRICS_FILE, show_default=True,
+              help="The metrics file 'agent install' set up ('' for none).")
+@click.option("--purge", is_flag=True, help="Remove the VM's age key as well.")
+def agent_uninstall_cmd(root: Path, stop_cmd: str | None, metrics: str, purge: bool) -> None:
+    """Leave the mesh: stop and disable the timer and OpenVPN, remove every file the agent
+    installed, this mesh's block of /etc/hosts and the agent's state."""
+    from vpcmesh.agent.service import ServiceOptions
+    from vpcmesh.commands.agent import uninstall_agent
+
+    service = ServiceOptions(stop_cmd=stop_cmd)
+    _exit(error_handler.run(lambda: uninstall_agent(root, service, Path(metrics) if metrics
+                                                    else None, purge)))
 
 
 @main.command("status")
