@@ -53,3 +53,15 @@ def test_uninstall_leaves_the_age_key_and_the_rest_of_hosts(build: Path, tmp_pat
 def test_uninstall_where_nothing_is_installed(tmp_path: Path) -> None:
     result = invoke("agent", "uninstall", "--root", tmp_path)
     assert (result.exit_code, result.stderr) == (0, "nothing of vpcmesh is installed here\n")
+
+
+def test_a_removed_node_is_told_how_to_leave(build: Path, tmp_path: Path) -> None:
+    root = tmp_path / "vm"
+    _installed(build, root)
+    shutil.rmtree(build / HOST)  # what publish does when the node file is removed
+    result = invoke("pull", "--once", "--hostname", HOST, "--source", build, "--root", root,
+                    "--age-key", root / "etc/vpcmesh/age.key", "--trust-key",
+                    root / "etc/vpcmesh/signing.pub", "--restart-cmd", "true")
+    assert (result.exit_code, result.stderr) == (
+        1, f"{build}/{HOST}/manifest.json: missing from the source; if this node was removed"
+           " from the mesh, run 'vpcmesh agent uninstall' on it\n")

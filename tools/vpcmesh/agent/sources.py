@@ -20,6 +20,9 @@ from vpcmesh.bundle import names
 from vpcmesh.errors import VpcmeshError
 
 MAX_MANIFEST = 1 << 20
+# A node removed from the mesh has no bundle any more: say what to do on it.
+NOT_IN_SOURCE = ("missing from the source; if this node was removed from the mesh, run"
+                 " 'vpcmesh agent uninstall' on it")
 
 
 @dataclass(frozen=True)
@@ -61,7 +64,8 @@ class LocalSource:
             with path.open("rb") as handle:
                 return _capped(handle.read(limit + 1), limit, str(path))
         except FileNotFoundError:
-            raise VpcmeshError.at(str(path), "missing from the source") from None
+            raise VpcmeshError.at(str(path), NOT_IN_SOURCE if rel == names.MANIFEST else
+                                  "missing from the source") from None
         except OSError as exc:
             raise VpcmeshError.at(str(path), f"cannot read: {exc.strerror}") from None
 
@@ -89,7 +93,8 @@ class GitSource:
         assert self.commit is not None
         data = self.mirror.read(self.commit, f"{host}/{rel}")
         if data is None:
-            raise VpcmeshError.at(self.where(host, rel), "missing from the source")
+            raise VpcmeshError.at(self.where(host, rel), NOT_IN_SOURCE if rel == names.MANIFEST
+                                  else "missing from the source")
         return _capped(data, limit, self.where(host, rel))
 
     def manifest(self, host: str, etag: str | None) -> Fetched | None:
@@ -188,6 +193,8 @@ class HttpsSource:
         except urllib.error.HTTPError as exc:
             if exc.code == 304:
                 return None, etag
+            if exc.code == 404 and url.endswith("/" + names.MANIFEST):
+                raise VpcmeshError.at(url, f"HTTP 404: {NOT_IN_SOURCE}") from None
             raise VpcmeshError.at(url, f"HTTP {exc.code} {exc.reason}") from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)
