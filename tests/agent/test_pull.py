@@ -299,7 +299,7 @@ def test_a_noop_pull_loads_no_compiler_code(build: Path, node: Path) -> None:
 
 @pytest.mark.parametrize(("step", "left"), [
     ("_write", []),  # interrupted while staging: nothing was installed yet
-    ("_put", ["a.key"]),  # between two renames: the renamed key is in place, 0600
+    ("put_file", ["a.key"]),  # between two renames: the renamed key is in place, 0600
 ])
 def test_an_interrupted_install_leaves_no_staged_key(tmp_path: Path,
                                                      monkeypatch: pytest.MonkeyPatch,
