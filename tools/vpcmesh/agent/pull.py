@@ -11,10 +11,10 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NoReturn
 
-from vpcmesh.agent import report
+from vpcmesh.agent import leave, report
 from vpcmesh.agent.install import Installer, Target, layout
 from vpcmesh.agent.service import Health, Service, ServiceOptions, impact
-from vpcmesh.agent.sources import Source
+from vpcmesh.agent.sources import NotInSource, Source
 from vpcmesh.agent.state import (
     HEALTHY,
     WAITING,
@@ -23,6 +23,7 @@ from vpcmesh.agent.state import (
     state_conf_dir,
     write_agent_state,
 )
+from vpcmesh.agent.uninstall import uninstall
 from vpcmesh.bundle import fleet, names
 from vpcmesh.bundle import manifest as contract
 from vpcmesh.bundle.manifest import Manifest
@@ -41,7 +42,8 @@ class PullOptions:
 
 @dataclass(frozen=True)
 class PullResult:
-    outcome: str  # "unchanged", "installed", "recorded" (newer version, same files)
+    outcome: str  # "unchanged", "installed", "recorded" (newer version, same files),
+    # "removed" (a signed notice said this node left the mesh: it uninstalled itself)
     version: int
     restarted: bool = False
     openvpn_changed: bool = False
@@ -132,16 +134,27 @@ def _recheck(state: AgentState, opts: PullOptions) -> PullResult:
                                          " pulled its bundle with this node?")
 
 
+def _trust(opts: PullOptions) -> bytes:
+    try:
+        return opts.trust_key.read_bytes()
+    except OSError as exc:
+        raise VpcmeshError.at(str(opts.trust_key), f"cannot read: {exc.strerror}") from None
+
+
 def pull(source: Source, opts: PullOptions, now: dt.datetime) -> PullResult:
     state = read_agent_state(opts.root)
-    fetched = source.manifest(opts.hostname, state.etag)
+    try:
+        fetched = source.manifest(opts.hostname, state.etag)
+    except NotInSource:
+        removed = leave.notice(source, opts.hostname, _trust(opts), str(opts.trust_key), state)
+        if removed is None:
+            raise
+        uninstall(opts.root, opts.service, opts.metrics, purge=False, lock=False)
+        return PullResult("removed", removed.after_version)
     if fetched is None:
         _frozen(state, now, source.name)
         return _recheck(state, opts)
-    try:
-        trust = opts.trust_key.read_bytes()
-    except OSError as exc:
-        raise VpcmeshError.at(str(opts.trust_key), f"cannot read: {exc.strerror}") from None
+    trust = _trust(opts)
     manifest = contract.verify(fetched.manifest, fetched.signature,
                                contract.load_trust_key(trust, str(opts.trust_key)),
                                str(opts.trust_key), source.name)

@@ -25,6 +25,10 @@ NOT_IN_SOURCE = ("missing from the source; if this node was removed from the mes
                  " 'vpcmesh agent uninstall' on it")
 
 
+class NotInSource(VpcmeshError):
+    """The source has no manifest for this node: removed from the mesh, or not yet added."""
+
+
 @dataclass(frozen=True)
 class Fetched:
     manifest: bytes
@@ -64,8 +68,9 @@ class LocalSource:
             with path.open("rb") as handle:
                 return _capped(handle.read(limit + 1), limit, str(path))
         except FileNotFoundError:
-            raise VpcmeshError.at(str(path), NOT_IN_SOURCE if rel == names.MANIFEST else
-                                  "missing from the source") from None
+            if rel == names.MANIFEST:
+                raise NotInSource.at(str(path), NOT_IN_SOURCE) from None
+            raise VpcmeshError.at(str(path), "missing from the source") from None
         except OSError as exc:
             raise VpcmeshError.at(str(path), f"cannot read: {exc.strerror}") from None
 
@@ -93,8 +98,9 @@ class GitSource:
         assert self.commit is not None
         data = self.mirror.read(self.commit, f"{host}/{rel}")
         if data is None:
-            raise VpcmeshError.at(self.where(host, rel), NOT_IN_SOURCE if rel == names.MANIFEST
-                                  else "missing from the source")
+            if rel == names.MANIFEST:
+                raise NotInSource.at(self.where(host, rel), NOT_IN_SOURCE)
+            raise VpcmeshError.at(self.where(host, rel), "missing from the source")
         return _capped(data, limit, self.where(host, rel))
 
     def manifest(self, host: str, etag: str | None) -> Fetched | None:
@@ -194,7 +200,7 @@ class HttpsSource:
             if exc.code == 304:
                 return None, etag
             if exc.code == 404 and url.endswith("/" + names.MANIFEST):
-                raise VpcmeshError.at(url, f"HTTP 404: {NOT_IN_SOURCE}") from None
+                raise NotInSource.at(url, f"HTTP 404: {NOT_IN_SOURCE}") from None
             raise VpcmeshError.at(url, f"HTTP {exc.code} {exc.reason}") from None
         except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
             reason = getattr(exc, "reason", exc)

@@ -48,32 +48,40 @@ def _hosts_without(target: Target, out: list[str]) -> None:
         out.append(f"{target.hosts} (the {target.mesh} block)")
 
 
-def _bundle(root: Path, service: ServiceOptions, real: bool, out: list[str]) -> str | None:
+def _bundle(root: Path, service: ServiceOptions, real: bool, out: list[str],
+            lock: bool) -> str | None:
     """Stop the installed OpenVPN unit and remove what the bundle put in place; returns the
-    unit, if one was installed."""
+    unit, if one was installed. `lock` False: the caller (a pull) holds the lock."""
+    if not lock:
+        return _remove_bundle(root, service, real, out)
     with locked(root) as mine:
         if not mine:
             raise VpcmeshError.at(str(root / STATE_DIR), "a pull is running; run uninstall"
                                                          " again when it has ended")
-        state = read_agent_state(root, repair=False)
-        if not state.unit:
-            return None
-        target = Target.of_state(state, state_conf_dir(root, state), root)
-        Service(service, target, state.unit, state.vpn_address, state.mesh).stop()
-        if real:
-            system.systemctl("disable", state.unit)
-        for rel in state.files:
-            _remove(root / rel, out)
-        for name in (names.REPORT, names.PEERS_DIR, f"{state.mesh}.mgmt"):
-            _remove(target.conf_dir / name, out)
-        _hosts_without(target, out)
-        if real:
-            system.daemon_reload()  # the OpenVPN unit's drop-in is gone
-        return state.unit
+        return _remove_bundle(root, service, real, out)
+
+
+def _remove_bundle(root: Path, service: ServiceOptions, real: bool, out: list[str]
+                   ) -> str | None:
+    state = read_agent_state(root, repair=False)
+    if not state.unit:
+        return None
+    target = Target.of_state(state, state_conf_dir(root, state), root)
+    Service(service, target, state.unit, state.vpn_address, state.mesh).stop()
+    if real:
+        system.systemctl("disable", state.unit)
+    for rel in state.files:
+        _remove(root / rel, out)
+    for name in (names.REPORT, names.PEERS_DIR, f"{state.mesh}.mgmt"):
+        _remove(target.conf_dir / name, out)
+    _hosts_without(target, out)
+    if real:
+        system.daemon_reload()  # the OpenVPN unit's drop-in is gone
+    return state.unit
 
 
 def uninstall(root: Path, service: ServiceOptions, metrics: Path | None,
-              purge: bool) -> Removed:
+              purge: bool, lock: bool = True) -> Removed:
     removed: list[str] = []
     real = root == system.REAL_ROOT and system.has_systemd()
     if real:
@@ -83,7 +91,8 @@ def uninstall(root: Path, service: ServiceOptions, metrics: Path | None,
     if real:
         system.daemon_reload()
     # Never pulled: no bundle, and no lock to make.
-    stopped = _bundle(root, service, real, removed) if (root / STATE_DIR).exists() else None
+    stopped = _bundle(root, service, real, removed, lock) if (root / STATE_DIR).exists() \
+        else None
     _remove(root / STATE_DIR, removed)  # the lock goes with it, once released
     if metrics is not None:
         _remove(root / str(metrics).lstrip("/"), removed)

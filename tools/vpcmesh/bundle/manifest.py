@@ -202,12 +202,18 @@ def load_trust_key(pem: bytes, where: str) -> Ed25519PublicKey:
     return key
 
 
+def check_signature(data: bytes, signature: bytes, key: Ed25519PublicKey, key_name: str,
+                    where: str, what: str = "manifest signature",
+                    refusing: str = "the bundle") -> None:
+    try:
+        key.verify(base64.b64decode(signature.strip(), validate=True), data)
+    except (InvalidSignature, binascii.Error, ValueError):
+        raise VpcmeshError.at(where, f"{what} does not verify with {key_name}; refusing"
+                                     f" {refusing}") from None
+
+
 def verify(manifest: bytes, signature: bytes, key: Ed25519PublicKey, key_name: str,
            where: str) -> Manifest:
     """Check the signature over the manifest's exact bytes, and only then parse them."""
-    try:
-        key.verify(base64.b64decode(signature.strip(), validate=True), manifest)
-    except (InvalidSignature, binascii.Error, ValueError):
-        raise VpcmeshError.at(where, f"manifest signature does not verify with {key_name};"
-                                     " refusing the bundle") from None
+    check_signature(manifest, signature, key, key_name, where)
     return parse(manifest, where)

@@ -19,6 +19,10 @@ PEERS_DIR = "vpcmesh-peers"
 # A spoke's client.conf includes this file, which the agent writes (never the compiler):
 # `setenv UV_VPCMESH_*` lines that push-peer-info sends to the hub at every connection.
 REPORT = "vpcmesh-report.conf"
+# In place of a removed node's bundle: a notice, signed with the mesh's key, that it left
+# the mesh (bundle/removal.py); its agent then uninstalls itself.
+REMOVAL = "removed.json"
+REMOVAL_SIGNATURE = "removed.json.sig"
 # In the SOPS file: the files the node writes next to its OpenVPN config, by name.
 SECRET_FILES_KEY = "files"
 

@@ -30,6 +30,9 @@ def status(root: Path, as_json: bool = False) -> int:
     return 0
 
 
+REMOVED = -1  # _once's word for "this node has left the mesh": the loop ends
+
+
 def _once(source_spec: str, ref: str, opts: PullOptions, credentials: Credentials) -> int:
     with locked(opts.root) as mine:
         if not mine:
@@ -43,6 +46,12 @@ def _once(source_spec: str, ref: str, opts: PullOptions, credentials: Credential
         except VpcmeshError as exc:
             observe.record(opts, now, str(exc).splitlines()[0])
             raise
+        if result.outcome == "removed":  # nothing of the agent is left to record into
+            click.echo(f"{opts.hostname} was removed from the mesh (a notice signed with the"
+                       f" mesh's key, after version {result.version}): stopped OpenVPN and"
+                       " the timer, removed the installed files; the age key stays",
+                       err=True)
+            return REMOVED
         observe.record(opts, now, None)
     if result.outcome == "installed":
         how = ""
@@ -71,10 +80,12 @@ def run(source_spec: str, ref: str, opts: PullOptions, once: bool, interval: flo
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupted)
     if once:
-        return _once(source_spec, ref, opts, credentials)
+        code = _once(source_spec, ref, opts, credentials)
+        return 0 if code == REMOVED else code
     while True:  # without --once: a long-running agent (the timer is the usual way)
         try:
-            _once(source_spec, ref, opts, credentials)
+            if _once(source_spec, ref, opts, credentials) == REMOVED:
+                return 0
         except VpcmeshError as exc:
             for problem in exc.problems:
                 click.echo(str(problem), err=True)

@@ -175,7 +175,9 @@ def build(root: Path, snap: Snapshot, request: Request = Request(),
         signer = None
         previous = loaded.previous
         todo = signing.pending(plan, files, previous.bundles, loaded.now, checkout.stale)
-        if todo.due:
+        retired = signing.retire(previous.bundles, previous.retired,
+                                 {n.hostname for n in plan.nodes})
+        if todo.due or signing.removals_due(retired, previous.removals):
             if admin_key_configured():
                 admin = admin or read_admin_secrets(snap, store)
                 signer = signing_key(admin).sign
@@ -185,14 +187,15 @@ def build(root: Path, snap: Snapshot, request: Request = Request(),
         commit = checkout.label() if signer is not None else checkout.head
         signed = signing.sign_build(plan, files, todo, previous.bundles, loaded.now, commit,
                                     signer, previous.retired)
-        if signed.unsigned:
+        notices, removals, waiting = signing.sign_removals(plan.mesh.name, retired,
+                                                           previous.removals, signer)
+        unsigned = [*signed.unsigned, *(f"{h} (removal notice)" for h in waiting)]
+        if unsigned:
             warnings.append(Problem(Location(ADMIN_SECRETS), "not signed (no admin age key set):"
-                                    f" {', '.join(signed.unsigned)}; their manifests are left out"
+                                    f" {', '.join(unsigned)}; their manifests are left out"
                                     " until 'vpcmesh sign' runs with the key", Severity.WARNING))
-        state = replace(state, bundles=signed.bundles,
-                        retired=signing.retire(previous.bundles, previous.retired,
-                                               {n.hostname for n in plan.nodes}))
-        changed = staging.finish(signed.files)
+        state = replace(state, bundles=signed.bundles, retired=retired, removals=removals)
+        changed = staging.finish({**signed.files, **notices})
         rules = sopsconfig.render_rules(list(plan.mesh.admins),
                                         [(n.hostname, n.age_recipient) for n in plan.nodes])
         if replace_file(root / SOPS_CONFIG, rules):
@@ -203,7 +206,7 @@ def build(root: Path, snap: Snapshot, request: Request = Request(),
             written.append(STATE_FILE)
         snap.cache.put(key("state", state_bytes), as_data(state))
         snap.cache.save()
-        if warnings or signed.unsigned:
+        if warnings or unsigned:
             stamp.clear(root)  # something was left undone: the next render must look again
         else:
             after = snap.with_files({SOPS_CONFIG: rules, STATE_FILE: state_bytes})

@@ -19,7 +19,8 @@ from vpcmesh.bundle.manifest import (
     format_time,
     parse_time,
 )
-from vpcmesh.model.state import Signed
+from vpcmesh.bundle.removal import Removal
+from vpcmesh.model.state import Signed, SignedRemoval
 from vpcmesh.planning.addresses import Plan
 from vpcmesh.rendering.render import FileMap, by_node, conf_dir
 
@@ -122,3 +123,34 @@ def retire(previous: Mapping[str, Signed], retired: Mapping[str, int],
     out = {h: v for h, v in retired.items() if h not in present}
     out.update({h: s.version for h, s in previous.items() if h not in present})
     return dict(sorted(out.items()))
+
+
+def removals_due(retired: Mapping[str, int], previous: Mapping[str, SignedRemoval]
+                 ) -> list[str]:
+    """Retired nodes whose removal notice is not signed yet, for the version they left at."""
+    return [h for h, v in sorted(retired.items())
+            if h not in previous or previous[h].after_version != v]
+
+
+def sign_removals(mesh: str, retired: Mapping[str, int],
+                  previous: Mapping[str, SignedRemoval], signer: Signer | None
+                  ) -> tuple[FileMap, dict[str, SignedRemoval], tuple[str, ...]]:
+    """Each retired node's notice (bundle/removal.py) in place of its bundle: the files, what
+    the state keeps of them, and the nodes whose notice waits for the signing key."""
+    files: FileMap = {}
+    kept: dict[str, SignedRemoval] = {}
+    due = set(removals_due(retired, previous))
+    unsigned = []
+    for host, version in sorted(retired.items()):
+        notice = Removal(mesh, host, version)
+        if host in due:
+            if signer is None:
+                unsigned.append(host)
+                continue
+            signed = SignedRemoval(version, base64.b64encode(signer(notice.to_bytes())).decode())
+        else:
+            signed = previous[host]
+        kept[host] = signed
+        files[f"{host}/{names.REMOVAL}"] = notice.to_bytes()
+        files[f"{host}/{names.REMOVAL_SIGNATURE}"] = (signed.signature + "\n").encode()
+    return files, kept, tuple(unsigned)

@@ -33,6 +33,12 @@ class Signed:
 
 
 @dataclass(frozen=True)
+class SignedRemoval:
+    after_version: int
+    signature: str
+
+
+@dataclass(frozen=True)
 class State:
     addresses: dict[str, IPv4Address] = field(default_factory=dict)
     dns_serial: int = 0
@@ -41,6 +47,9 @@ class State:
     # The last version of each removed node: one that comes back continues from there, so
     # its agent never takes a new bundle for a rollback.
     retired: dict[str, int] = field(default_factory=dict)
+    # The signed removal notice of each retired node (bundle/removal.py), kept so that a
+    # render without the key reproduces it byte for byte.
+    removals: dict[str, SignedRemoval] = field(default_factory=dict)
 
 
 _CHECKSUM = "# checksum sha256:"
@@ -97,12 +106,20 @@ def read_state(snap: Snapshot) -> State:
                                     f"bundles.{host}: incomplete entry{_FIX}"))
     retired = {str(h): v for h, v in (data.get("retired") or {}).items()
                if isinstance(v, int) and not isinstance(v, bool)}
+    removals = {}
+    for host, entry in (data.get("removals") or {}).items():
+        if not isinstance(entry, dict) or not isinstance(entry.get("after_version"), int) \
+                or not isinstance(entry.get("signature"), str):
+            problems.append(Problem(doc.at(["removals", host]),
+                                    f"removals.{host}: incomplete entry{_FIX}"))
+            continue
+        removals[str(host)] = SignedRemoval(entry["after_version"], entry["signature"])
     if problems:
         raise VpcmeshError(problems)
     if cached is None:
         snap.cache.put(name, data)
     return State(addresses, int(dns.get("serial", 0)), str(dns.get("digest", "")), bundles,
-                 retired)
+                 retired, removals)
 
 
 def _scalar(value: object) -> str:
@@ -115,7 +132,9 @@ def as_data(state: State) -> dict[str, object]:
     return {"addresses": {h: str(a) for h, a in sorted(state.addresses.items())},
             "bundles": {h: asdict(b) for h, b in sorted(state.bundles.items())},
             "dns": {"digest": state.dns_digest, "serial": state.dns_serial},
-            **({"retired": dict(sorted(state.retired.items()))} if state.retired else {})}
+            **({"retired": dict(sorted(state.retired.items()))} if state.retired else {}),
+            **({"removals": {h: asdict(r) for h, r in sorted(state.removals.items())}}
+               if state.removals else {})}
 
 
 def dump_state(state: State) -> bytes:
@@ -131,5 +150,10 @@ def dump_state(state: State) -> bytes:
     if state.retired:
         lines.append("retired:")
         lines += [f"  {h}: {v}" for h, v in sorted(state.retired.items())]
+    if state.removals:
+        lines.append("removals:")
+        for host, removal in sorted(state.removals.items()):
+            lines.append(f"  {host}:")
+            lines += [f"    {k}: {_scalar(v)}" for k, v in sorted(asdict(removal).items())]
     body = ("\n".join(lines) + "\n").encode()
     return body + f"{_CHECKSUM}{hashlib.sha256(body).hexdigest()}\n".encode()
