@@ -109,3 +109,13 @@ def test_a_notice_from_an_older_life_of_the_node_is_ignored(
                                  " this node was removed from the mesh, run 'vpcmesh agent"
                                  " uninstall' on it\n")
     assert (node / "etc/openvpn/client/example.conf").exists()
+
+
+def test_sign_takes_the_admin_key_from_the_environment_as_the_publish_workflow_gives_it(
+        build: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """publish.yml hands the key to sops as SOPS_AGE_KEY: no file is written."""
+    key = "\n".join(line for line in (KEYS / "admin.agekey").read_text().splitlines()
+                    if line.startswith("AGE-SECRET-KEY-"))
+    monkeypatch.setenv("SOPS_AGE_KEY", key)
+    remove(build.parent)
+    assert (build / HOST / "removed.json.sig").exists()
