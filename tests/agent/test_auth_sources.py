@@ -172,3 +172,14 @@ def test_agent_install_carries_the_token_file_into_the_timer(
     assert f" --token-file {token}\n" in unit
     assert TOKEN not in unit
     assert stat.S_IMODE(token.stat().st_mode) == 0o600
+
+
+def test_a_token_file_that_is_a_link_is_refused(build: Path, node: Path, tmp_path: Path) -> None:
+    """A link could point root's read at another file; the token must be a file of its own."""
+    real = secret_file(tmp_path, TOKEN)
+    link = tmp_path / "token-link"
+    link.symlink_to(real)
+    code, stderr = pull("git+https://git.example.com/ops/mesh.git", node,
+                        build.parent / "mesh/signing.pub", "--token-file", link)
+    assert (code, stderr) == (1, f"{link}: cannot read the token: Too many levels of symbolic"
+                                 " links\n")
