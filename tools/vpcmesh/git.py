@@ -249,10 +249,10 @@ class Publication:
 
 def in_repository(root: Path) -> bool:
     try:
-        git.Repo(root, search_parent_directories=True)
-        return True
-    except (InvalidGitRepositoryError, NoSuchPathError):
+        repo_at(root)
+    except VpcmeshError:
         return False
+    return True
 
 
 def first_commit(root: Path, message: str) -> str:
@@ -269,10 +269,3 @@ def first_commit(root: Path, message: str) -> str:
     repo.git.add("-A")
     repo.git.commit("-q", "-m", message)
     return str(repo.head.commit.hexsha)
-
-
-def uncommitted(root: Path, paths: list[str]) -> list[str]:
-    """Which of `paths` (files or folders under `root`) differ from HEAD or are untracked."""
-    repo = repo_at(root)
-    out = repo.git.status("--porcelain", "--untracked-files=all", "--", *paths)
-    return sorted(line[3:] for line in str(out).splitlines() if line.strip())

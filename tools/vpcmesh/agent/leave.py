@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 
-from vpcmesh.agent.sources import NotInSource, Source
+from vpcmesh.agent.sources import Source
 from vpcmesh.agent.state import AgentState
 from vpcmesh.bundle import names, removal
 from vpcmesh.bundle.manifest import load_trust_key
@@ -26,8 +26,6 @@ def notice(source: Source, host: str, trust: bytes, trust_name: str, state: Agen
     try:
         data = source.read(host, names.REMOVAL, removal.MAX_NOTICE)
         signature = source.read(host, names.REMOVAL_SIGNATURE, 4096)
-    except NotInSource:
-        return None
     except VpcmeshError:
         return None  # no notice: the node may simply not be published yet
     where = source.where(host, names.REMOVAL)

@@ -6,6 +6,7 @@ it is the VM's identity, and a VM that rejoins with it needs no new recipient.""
 from __future__ import annotations
 
 import shutil
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -48,21 +49,9 @@ def _hosts_without(target: Target, out: list[str]) -> None:
         out.append(f"{target.hosts} (the {target.mesh} block)")
 
 
-def _bundle(root: Path, service: ServiceOptions, real: bool, out: list[str],
-            lock: bool) -> str | None:
+def _bundle(root: Path, service: ServiceOptions, real: bool, out: list[str]) -> str | None:
     """Stop the installed OpenVPN unit and remove what the bundle put in place; returns the
-    unit, if one was installed. `lock` False: the caller (a pull) holds the lock."""
-    if not lock:
-        return _remove_bundle(root, service, real, out)
-    with locked(root) as mine:
-        if not mine:
-            raise VpcmeshError.at(str(root / STATE_DIR), "a pull is running; run uninstall"
-                                                         " again when it has ended")
-        return _remove_bundle(root, service, real, out)
-
-
-def _remove_bundle(root: Path, service: ServiceOptions, real: bool, out: list[str]
-                   ) -> str | None:
+    unit, if one was installed. The caller holds the agent's lock."""
     state = read_agent_state(root, repair=False)
     if not state.unit:
         return None
@@ -90,9 +79,14 @@ def uninstall(root: Path, service: ServiceOptions, metrics: Path | None,
         _remove(root / rel, removed)
     if real:
         system.daemon_reload()
-    # Never pulled: no bundle, and no lock to make.
-    stopped = _bundle(root, service, real, removed, lock) if (root / STATE_DIR).exists() \
-        else None
+    stopped = None
+    if (root / STATE_DIR).exists():  # else never pulled: no bundle, and no lock to make
+        # A pull that finds its removal notice holds the lock already (lock False).
+        with locked(root) if lock else nullcontext(True) as mine:
+            if not mine:
+                raise VpcmeshError.at(str(root / STATE_DIR), "a pull is running; run"
+                                                             " uninstall again when it has ended")
+            stopped = _bundle(root, service, real, removed)
     _remove(root / STATE_DIR, removed)  # the lock goes with it, once released
     if metrics is not None:
         _remove(root / str(metrics).lstrip("/"), removed)

@@ -95,7 +95,7 @@ def clear(root: Path) -> list[str]:
     of it: a change not yet committed would be lost."""
     if not (root / MESH_FILE).exists():
         return []
-    changed = vcs.uncommitted(root, [p for p in MESH_PATHS if (root / p).exists()])
+    changed = [rel for rel in vcs.dirty_paths(root) if rel.split("/")[0] in MESH_PATHS]
     if changed:
         raise VpcmeshError([Problem(Location(p), "not committed: --replace would lose it;"
                                                  " commit or stash it first") for p in changed])

@@ -32,7 +32,7 @@ DIRTY = "-dirty"
 MAX_FILE = 1 << 20  # a bundle file larger than this is refused before it is read
 MAX_FILES = 4096  # a hub with 4,000 spokes; a bundle listing more is refused
 MAX_TOTAL = 64 << 20  # bytes of a whole bundle: what an agent may be made to hold
-_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")  # a mesh or node name
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _ADDRESS = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 _CONFIG = re.compile(r"^[a-z0-9][a-z0-9-]*\.conf$")
@@ -185,7 +185,7 @@ def parse(data: bytes, where: str) -> Manifest:
     if (role, openvpn_dir) not in (("hub", "server"), ("spoke", "client")):
         raise fields._bad("role", f"is '{role}', which does not go with openvpn_dir"
                           f" '{openvpn_dir}'")
-    body = Body(fields.text("mesh", _NAME), fields.text("hostname", _NAME), role, openvpn_dir,
+    body = Body(fields.text("mesh", NAME), fields.text("hostname", NAME), role, openvpn_dir,
                 fields.text("config", _CONFIG), fields.text("vpn_address", _ADDRESS),
                 fields.files())
     return Manifest(body, fields.number("version"), fields.text("commit"),

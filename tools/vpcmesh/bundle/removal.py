@@ -9,18 +9,16 @@ manifest renamed to removed.json, parses as neither."""
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from vpcmesh.bundle.manifest import canonical, check_signature
+from vpcmesh.bundle.manifest import NAME, canonical, check_signature
 from vpcmesh.errors import VpcmeshError
 
 KIND = "vpcmesh-removal"
 FORMAT = 1
 MAX_NOTICE = 4096
-_NAME = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
 
 
 @dataclass(frozen=True)
@@ -45,8 +43,8 @@ def parse(data: bytes, where: str) -> Removal:
         raise VpcmeshError.at(where, f"removal notice format {decoded.get('format')!r}, but"
                                      f" this agent reads {FORMAT}; upgrade vpcmesh on this node")
     mesh, host, after = decoded.get("mesh"), decoded.get("hostname"), decoded.get("after_version")
-    if not (isinstance(mesh, str) and _NAME.fullmatch(mesh) and isinstance(host, str)
-            and _NAME.fullmatch(host) and isinstance(after, int) and not isinstance(after, bool)
+    if not (isinstance(mesh, str) and NAME.fullmatch(mesh) and isinstance(host, str)
+            and NAME.fullmatch(host) and isinstance(after, int) and not isinstance(after, bool)
             and after >= 0):
         raise VpcmeshError.at(where, "a removal notice with a missing or malformed field;"
                                      " ignoring it")

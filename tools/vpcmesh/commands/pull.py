@@ -30,14 +30,12 @@ def status(root: Path, as_json: bool = False) -> int:
     return 0
 
 
-REMOVED = -1  # _once's word for "this node has left the mesh": the loop ends
-
-
-def _once(source_spec: str, ref: str, opts: PullOptions, credentials: Credentials) -> int:
+def _once(source_spec: str, ref: str, opts: PullOptions, credentials: Credentials) -> str:
+    """One pull; returns its outcome ("removed": this node has left the mesh)."""
     with locked(opts.root) as mine:
         if not mine:
             log.info("another pull is running; nothing to do")
-            return 0
+            return "busy"
         now = clock.now()
         try:
             source = open_source(source_spec, ref, opts.root / STATE_DIR / "source.git",
@@ -51,7 +49,7 @@ def _once(source_spec: str, ref: str, opts: PullOptions, credentials: Credential
                        f" mesh's key, after version {result.version}): stopped OpenVPN and"
                        " the timer, removed the installed files; the age key stays",
                        err=True)
-            return REMOVED
+            return result.outcome
         observe.record(opts, now, None)
     if result.outcome == "installed":
         how = ""
@@ -66,7 +64,7 @@ def _once(source_spec: str, ref: str, opts: PullOptions, credentials: Credential
         click.echo(f"installed version {result.version}{how}", err=True)
     else:
         log.info("%s at version %d", result.outcome, result.version)
-    return 0
+    return result.outcome
 
 
 def _interrupted(signum: int, frame: object) -> None:
@@ -80,11 +78,11 @@ def run(source_spec: str, ref: str, opts: PullOptions, once: bool, interval: flo
     for sig in (signal.SIGTERM, signal.SIGHUP):
         signal.signal(sig, _interrupted)
     if once:
-        code = _once(source_spec, ref, opts, credentials)
-        return 0 if code == REMOVED else code
+        _once(source_spec, ref, opts, credentials)
+        return 0
     while True:  # without --once: a long-running agent (the timer is the usual way)
         try:
-            if _once(source_spec, ref, opts, credentials) == REMOVED:
+            if _once(source_spec, ref, opts, credentials) == "removed":
                 return 0
         except VpcmeshError as exc:
             for problem in exc.problems:

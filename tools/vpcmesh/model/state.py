@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from ipaddress import IPv4Address
+from typing import Any, TypeVar
 
 from vpcmesh.errors import Problem, VpcmeshError
 from vpcmesh.model.cache import key
@@ -66,6 +68,22 @@ def _verify_checksum(raw: bytes) -> None:
                                           f" vpcmesh alone writes it{_FIX}")
 
 
+E = TypeVar("E", Signed, SignedRemoval)
+
+
+def _entries(doc: Document, data: dict[str, Any], section: str, kind: type[E],
+             problems: list[Problem]) -> dict[str, E]:
+    """A section of per-node records (`bundles`, `removals`), each with all of its fields."""
+    out = {}
+    for host, entry in (data.get(section) or {}).items():
+        try:
+            out[str(host)] = kind(**{k: entry[k] for k in kind.__dataclass_fields__})
+        except (KeyError, TypeError):
+            problems.append(Problem(doc.at([section, host]),
+                                    f"{section}.{host}: incomplete entry{_FIX}"))
+    return out
+
+
 def read_state(snap: Snapshot) -> State:
     if not snap.is_file(STATE_FILE):
         issued = [name for name, _ in snap.children(ISSUED_DIR)]
@@ -97,23 +115,10 @@ def read_state(snap: Snapshot) -> State:
     if problems:
         raise VpcmeshError(problems)
     dns = data.get("dns", {})
-    bundles = {}
-    for host, entry in (data.get("bundles") or {}).items():
-        try:
-            bundles[host] = Signed(**{k: entry[k] for k in Signed.__dataclass_fields__})
-        except (KeyError, TypeError):
-            problems.append(Problem(doc.at(["bundles", host]),
-                                    f"bundles.{host}: incomplete entry{_FIX}"))
+    bundles = _entries(doc, data, "bundles", Signed, problems)
     retired = {str(h): v for h, v in (data.get("retired") or {}).items()
                if isinstance(v, int) and not isinstance(v, bool)}
-    removals = {}
-    for host, entry in (data.get("removals") or {}).items():
-        if not isinstance(entry, dict) or not isinstance(entry.get("after_version"), int) \
-                or not isinstance(entry.get("signature"), str):
-            problems.append(Problem(doc.at(["removals", host]),
-                                    f"removals.{host}: incomplete entry{_FIX}"))
-            continue
-        removals[str(host)] = SignedRemoval(entry["after_version"], entry["signature"])
+    removals = _entries(doc, data, "removals", SignedRemoval, problems)
     if problems:
         raise VpcmeshError(problems)
     if cached is None:
@@ -137,23 +142,25 @@ def as_data(state: State) -> dict[str, object]:
                if state.removals else {})}
 
 
+def _records(section: Mapping[str, Signed | SignedRemoval]) -> list[str]:
+    lines = []
+    for host, record in sorted(section.items()):
+        lines.append(f"  {host}:")
+        lines += [f"    {k}: {_scalar(v)}" for k, v in sorted(asdict(record).items())]
+    return lines
+
+
 def dump_state(state: State) -> bytes:
     """Deterministic on every machine (no YAML emitter settings involved), and fast."""
     lines = [HEADER.rstrip("\n"), "addresses:"]
     lines += [f"  {h}: {_scalar(a)}" for h, a in sorted(state.addresses.items())]
-    lines += ["bundles:" if state.bundles else "bundles: {}"]
-    for host, signed in sorted(state.bundles.items()):
-        lines.append(f"  {host}:")
-        lines += [f"    {k}: {_scalar(v)}" for k, v in sorted(asdict(signed).items())]
+    lines += ["bundles:" if state.bundles else "bundles: {}", *_records(state.bundles)]
     lines += ["dns:", f"  digest: {_scalar(state.dns_digest)}",
               f"  serial: {state.dns_serial}"]
     if state.retired:
         lines.append("retired:")
         lines += [f"  {h}: {v}" for h, v in sorted(state.retired.items())]
     if state.removals:
-        lines.append("removals:")
-        for host, removal in sorted(state.removals.items()):
-            lines.append(f"  {host}:")
-            lines += [f"    {k}: {_scalar(v)}" for k, v in sorted(asdict(removal).items())]
+        lines += ["removals:", *_records(state.removals)]
     body = ("\n".join(lines) + "\n").encode()
     return body + f"{_CHECKSUM}{hashlib.sha256(body).hexdigest()}\n".encode()
