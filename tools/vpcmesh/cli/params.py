@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-ALGORITHMS = ("ec-p256", "ed25519", "rsa-3072")
+ALGORITHMS = ("ec-p256", "ed25519", "rsa-2048", "rsa-3072")
 SCHEMA_NAMES = ("mesh", "node")
 
 F = TypeVar("F", bound=Callable[..., Any])

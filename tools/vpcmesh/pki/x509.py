@@ -13,7 +13,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | rsa.RSAPrivateKey
-ALGORITHMS = ("ec-p256", "ed25519", "rsa-3072")
+# rsa-2048 is easy-rsa's default: a mesh imported from it keeps its certificates
+# (`vpcmesh import`); choose another for a new mesh.
+ALGORITHMS = ("ec-p256", "ed25519", "rsa-2048", "rsa-3072")
 # Backdated so a VM whose clock runs a little behind still accepts a fresh certificate.
 CLOCK_SKEW = dt.timedelta(hours=1)
 
@@ -23,17 +25,21 @@ def generate_key(algorithm: str) -> PrivateKey:
         return ec.generate_private_key(ec.SECP256R1())
     if algorithm == "ed25519":
         return ed25519.Ed25519PrivateKey.generate()
-    if algorithm == "rsa-3072":
-        return rsa.generate_private_key(public_exponent=65537, key_size=3072)
+    if algorithm.startswith("rsa-") and algorithm in ALGORITHMS:
+        return rsa.generate_private_key(public_exponent=65537, key_size=int(algorithm[4:]))
     raise ValueError(f"unknown algorithm {algorithm!r}")
 
 
 def algorithm_of(key: object) -> str:
+    """The name `pki.algorithm` uses; one outside ALGORITHMS for a key vpcmesh never makes
+    (an imported PKI's), so that it is reported rather than taken for another."""
     if isinstance(key, ec.EllipticCurvePublicKey | ec.EllipticCurvePrivateKey):
-        return "ec-p256"
+        return "ec-p256" if isinstance(key.curve, ec.SECP256R1) else f"ec-{key.curve.name}"
     if isinstance(key, ed25519.Ed25519PublicKey | ed25519.Ed25519PrivateKey):
         return "ed25519"
-    return "rsa-3072"
+    if isinstance(key, rsa.RSAPublicKey | rsa.RSAPrivateKey):
+        return f"rsa-{key.key_size}"
+    return type(key).__name__
 
 
 def _hash(key: PrivateKey) -> hashes.SHA256 | None:
