@@ -100,13 +100,22 @@ def test_compat_options_only_when_asked(example_repo: Path) -> None:
         assert "comp-lzo" not in text and "tls-auth" not in text
     mesh = example_repo / "mesh/mesh.yaml"
     mesh.write_text(mesh.read_text().replace(
-        "  max_clients: 50\n", "  max_clients: 50\n  compat: {tls_auth: true, comp_lzo: true}\n"))
+        "  max_clients: 50\n", "  max_clients: 50\n  compat: {tls_auth: true, comp_lzo: true,"
+                                " cipher_fallback: AES-256-CBC, auth: SHA256}\n"))
     assert invoke("render", "--repo", example_repo).exit_code == 0
     server = (example_repo / "build/aliyun-hz-1/openvpn/example.conf").read_text()
     client = (example_repo / "build/tencent-hz-1/openvpn/example.conf").read_text()
-    assert "tls-auth tls.key 0" in server and "tls-auth tls.key 1" in client
-    assert "tls-crypt" not in server + client
+    assert "tls-auth tls.key 0" in server and "tls-crypt" not in server
+    # A spoke follows the hub when compat ends: tls-auth first, then tls-crypt, one
+    # `remote` in each block and none outside them (OpenVPN refuses a mix).
+    blocks = client.split("<connection>\n")
+    assert [b.split("</connection>")[0] for b in blocks[1:]] == [
+        "remote 203.0.113.10 1194\ntls-auth tls.key 1\n",
+        "remote 203.0.113.10 1194\ntls-crypt tls.key\n"]
+    assert "remote " not in blocks[0] and "server-poll-timeout 10" in blocks[0]
     assert "comp-lzo no" in server and 'push "comp-lzo no"' in server and "comp-lzo no" in client
+    assert "auth SHA256" in server and "auth SHA256" in client
+    assert "data-ciphers-fallback AES-256-CBC" in server and "fallback" not in client
 
 
 def test_tcp_uses_explicit_roles_and_no_exit_notify(example_repo: Path) -> None:

@@ -28,8 +28,16 @@ class OsFamily(StrEnum):
 
 @dataclass(frozen=True)
 class Compat:
+    """What peers configured by hand before vpcmesh need (`vpcmesh import` sets these)."""
+
     tls_auth: bool = False
     comp_lzo: bool = False
+    cipher_fallback: str | None = None
+    auth: str | None = None
+
+    @property
+    def any(self) -> bool:
+        return self != Compat()
 
 
 @dataclass(frozen=True)
