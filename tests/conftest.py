@@ -100,6 +100,24 @@ def lab_root() -> Iterator[Path]:
         yield root
 
 
+@pytest.fixture(scope="session")
+def runbook_pki() -> Iterator[Path]:
+    """The runbook's easy-rsa PKI and ta.key (tests/runbook.py), made once a session."""
+    from runbook import made_once
+
+    with made_once() as folder:
+        yield folder
+
+
+@pytest.fixture
+def runbook(runbook_pki: Path, tmp_path: Path) -> Path:
+    """A copy of the runbook's manual setup: pki/, ta.key, server.conf, ccd/, ipp.txt,
+    client.conf and the import mapping."""
+    from runbook import setup
+
+    return setup(runbook_pki, tmp_path / "runbook")
+
+
 @pytest.fixture
 def admin_key(monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setenv("SOPS_AGE_KEY_FILE", str(KEYS / "admin.agekey"))

@@ -91,6 +91,45 @@ def init_cmd(repo: Path, name: str | None, domain: str | None, network: str | No
     _exit(error_handler.run(lambda: init_mesh(repo, new, pin, replace)))
 
 
+@main.command("import")
+@click.option("--repo", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="The new mesh repository (a folder that does not exist yet, or is empty).")
+@click.option("--from-easyrsa", "pki_dir", required=True,
+              type=click.Path(file_okay=False, exists=True, path_type=Path),
+              help="The easy-rsa 3 PKI folder (ca.crt, issued/, private/, index.txt).")
+@click.option("--server-conf", required=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="The old hub's server.conf.")
+@click.option("--mapping", required=True,
+              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+              help="YAML: mesh name, domain and admins, the hub, and each node's cloud,"
+                   " addresses and age recipient (README: Adopting an existing OpenVPN setup).")
+@click.option("--ccd", type=click.Path(file_okay=False, path_type=Path),
+              help="The client-config-dir (default: server.conf's, beside it).")
+@click.option("--ipp", type=click.Path(dir_okay=False, path_type=Path),
+              help="The ifconfig-pool-persist file (default: server.conf's, beside it).")
+@click.option("--tls-key", type=click.Path(dir_okay=False, path_type=Path),
+              help="The tls-auth or tls-crypt key (default: server.conf's, beside it).")
+@click.option("--ca-passphrase-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="A file holding the passphrase of private/ca.key, if it has one.")
+@click.option("--tool-repo", help="The git repository the new mesh repository installs"
+                                  " vpcmesh from.")
+@click.option("--tool-rev", help="The tag or commit of --tool-repo to pin.")
+def import_cmd(repo: Path, pki_dir: Path, server_conf: Path, mapping: Path, ccd: Path | None,
+               ipp: Path | None, tls_key: Path | None, ca_passphrase_file: Path | None,
+               tool_repo: str | None, tool_rev: str | None) -> None:
+    """Make a mesh repository from an existing OpenVPN setup: its CA, the clients'
+    certificates and keys, tunnel addresses, subnets, revocations and tls-auth key, so no
+    VM is re-keyed. Every line it cannot carry over is reported with file:line."""
+    from vpcmesh.adoption.adopt import Sources
+    from vpcmesh.authoring.scaffold import ToolPin
+    from vpcmesh.commands.import_mesh import import_mesh
+
+    sources = Sources(pki_dir, server_conf, mapping, ccd, ipp, tls_key, ca_passphrase_file)
+    pin = ToolPin(tool_repo or ToolPin.repo, tool_rev or ToolPin.rev)
+    _exit(error_handler.run(lambda: import_mesh(repo, sources, pin)))
+
+
 @main.group("pki")
 def pki_group() -> None:
     """Certificates: status, revoke, renew."""

@@ -51,8 +51,10 @@ def key_pem(key: PrivateKey) -> str:
                              serialization.NoEncryption()).decode()
 
 
-def load_key(pem: str) -> PrivateKey:
-    key = serialization.load_pem_private_key(pem.encode(), password=None)
+def load_key(pem: str | bytes, password: bytes | None = None) -> PrivateKey:
+    """Raises TypeError for an encrypted key without `password`, ValueError otherwise."""
+    data = pem.encode() if isinstance(pem, str) else pem
+    key = serialization.load_pem_private_key(data, password=password)
     if not isinstance(key, ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
                       | rsa.RSAPrivateKey):
         raise ValueError("unsupported private key type")
