@@ -90,7 +90,7 @@ class Vm:
         if self.pidfile.exists():
             with contextlib.suppress(ProcessLookupError, ValueError):
                 os.kill(int(self.pidfile.read_text().split()[0]), signal.SIGTERM)
-            self.pidfile.unlink()
+            self.pidfile.unlink(missing_ok=True)  # OpenVPN removes its own as it exits
 
     def log(self) -> str:
         return self.logfile.read_text(errors="replace") if self.logfile.exists() else ""

@@ -10,12 +10,12 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from runbook import REVOKED, import_args
 from vpcmesh.model.yamlio import load
 from vpcmesh.pki import x509 as pki
 from vpcmesh.secrets import sops
 
 from conftest import KEYS, invoke
+from runbook import REVOKED, import_args
 
 
 def _der(path: Path) -> bytes:

@@ -112,8 +112,9 @@ def test_compat_options_only_when_asked(example_repo: Path) -> None:
     assert [b.split("</connection>")[0] for b in blocks[1:]] == [
         "remote 203.0.113.10 1194\ntls-auth tls.key 1\n",
         "remote 203.0.113.10 1194\ntls-crypt tls.key\n"]
-    assert "remote " not in blocks[0] and "server-poll-timeout 10" in blocks[0]
-    assert "comp-lzo no" in server and 'push "comp-lzo no"' in server and "comp-lzo no" in client
+    assert "remote " not in blocks[0] and "server-poll-timeout 5" in blocks[0]
+    assert "comp-lzo no" in server and 'push "comp-lzo no"' in server
+    assert "comp-lzo" not in client  # pushed by the hub: gone with it when compat ends
     assert "auth SHA256" in server and "auth SHA256" in client
     assert "data-ciphers-fallback AES-256-CBC" in server and "fallback" not in client
 
