@@ -7,7 +7,9 @@ from tls-auth to tls-crypt with one reconnect, before it has even pulled."""
 
 from __future__ import annotations
 
+import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -47,6 +49,14 @@ def _revoked_files(runbook: Path) -> tuple[Path, Path]:
     return cert, runbook / "pki/revoked/private_by_serial" / f"{cert.stem}.key"
 
 
+def _sync(hub: Vm) -> dict[str, str]:
+    """What `vpcmesh status` on the hub says each spoke runs: the cut-over's gauge."""
+    proc = hub.exec(sys.executable, "-m", "vpcmesh", "status", "--json", "--root",
+                    str(hub.workdir), check=False)
+    return {n["hostname"]: n["sync"] for n in json.loads(proc.stdout)["nodes"]
+            if n["hostname"] != hub.name}
+
+
 def _installed_cert(vm: Vm) -> bytes:
     return (vm.workdir / f"etc/openvpn/client/{vm.name}.crt").read_bytes()
 
@@ -76,6 +86,7 @@ def test_the_runbook_moves_to_vpcmesh_without_a_new_key(
             _old_client(vm, runbook, runbook / f"pki/issued/{vm.name}.crt",
                         runbook / f"pki/private/{vm.name}.key")
         assert_matrix(lab, hub, [tencent, huawei], tunnel)
+        assert _sync(hub) == {"huawei-hz-1": "unknown", "tencent-hz-1": "unknown"}
         # 2. The revoked client stays out: the CRL the hub got from the import says why.
         _old_client(laptop, runbook, *_revoked_files(runbook))
         assert wait_for(lambda: "certificate revoked" in hub.log(), 20), logs(lab)
@@ -93,6 +104,7 @@ def test_the_runbook_moves_to_vpcmesh_without_a_new_key(
             assert "tls-auth tls.key 1" in (vm.workdir / "etc/openvpn/client/example.conf"
                                             ).read_text()
             assert_matrix(lab, hub, [tencent, huawei], tunnel)
+        assert wait_for(lambda: set(_sync(hub).values()) == {"in sync"}, 20), _sync(hub)
         # 4. Every VM runs its bundle: a pull request ends compat. The hub restarts with
         # tls-crypt; the spokes follow on their own, before their next pull.
         mesh = repo / "mesh/mesh.yaml"

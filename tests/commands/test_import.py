@@ -163,3 +163,23 @@ def test_a_ca_key_with_a_passphrase_needs_the_passphrase_file(runbook: Path,
     passphrase.write_text("runbook secret\n")
     result = invoke(*import_args(runbook, repo), "--ca-passphrase-file", passphrase)
     assert result.exit_code == 0, result.stderr
+
+
+def test_the_report_says_what_the_cut_over_costs_and_what_stays_behind(
+        runbook: Path, tmp_path: Path) -> None:
+    conf = runbook / "server.conf"
+    conf.write_text(conf.read_text().replace("explicit-exit-notify 1\n", "")
+                    + 'push "dhcp-option DNS 172.16.0.2"\n')
+    (runbook / "ccd/old-laptop").write_text("iroute 10.99.0.0 255.255.255.0\n")
+    result = invoke("-v", *import_args(runbook, tmp_path / "mesh"))
+    assert result.exit_code == 0, result.stderr
+    warnings = dict(line.replace(f"{runbook}/", "").split(": warning: ")
+                    for line in result.stderr.splitlines() if ": warning: " in line)
+    last = f"server.conf:{len(conf.read_text().splitlines())}:1"
+    assert sorted(warnings) == ["ccd/old-laptop", "pki/issued/server.crt", "server.conf", last]
+    assert "ping-restart (up to 120 s here)" in warnings["server.conf"]
+    assert "not carried over" in warnings[last]
+    assert "not routed by the new hub" in warnings["ccd/old-laptop"]
+    # -v shows where every other line went.
+    assert "server.conf:2:1: port: vpn.port" in result.stderr
+    assert "server.conf:23:1: tls-auth: compat.tls_auth: true" in result.stderr

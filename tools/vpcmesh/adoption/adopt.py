@@ -84,7 +84,7 @@ def _mesh_yaml(root: Path, mapping: Mapping, old: OldServer, algorithm: str,
 
 def _node_yaml(root: Path, node: NewNode) -> bytes:
     return environment().get_template("node.yaml.j2").render(
-        node=node, schema_dir=scaffold.schema_dir(root)).encode()
+        node=node, schema_dir=scaffold.schema_dir(root), origin="import").encode()
 
 
 def _crl(old_pki: OldPki, days: int, now: dt.datetime) -> bytes:

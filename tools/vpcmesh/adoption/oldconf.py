@@ -17,14 +17,16 @@ from vpcmesh.errors import Location, Problem, Severity, VpcmeshError
 from vpcmesh.model.types import Compat
 
 STATIC_KEY = "-----BEGIN OpenVPN Static key V1-----"
+WARN = Severity.WARNING
 # Options vpcmesh's hub has in its own form, or that only say where the old one keeps files.
 SAME = {
     "ca": "the CA comes from the PKI folder", "cert": "the hub gets its own certificate",
     "key": "the hub gets its own key", "dh": "vpcmesh uses ECDHE (dh none); clients from 2.4 on"
     " support it", "crl-verify": "the CRL comes from the PKI folder",
     "ifconfig-pool-persist": "read for the addresses", "client-config-dir": "read for iroutes",
-    "ccd-exclusive": "vpcmesh's hub has it", "persist-key": "same", "persist-tun": "same",
-    "user": "same", "group": "from the node's os", "status": "vpcmesh status reports",
+    "ccd-exclusive": "vpcmesh's hub has it", "persist-key": "vpcmesh's hub has it",
+    "persist-tun": "vpcmesh's hub has it", "user": "user nobody",
+    "group": "from the node's os", "status": "vpcmesh status reports",
     "status-version": "vpcmesh status reports", "log": "journald", "log-append": "journald",
     "verb": "verb 3", "mute": "not needed", "explicit-exit-notify": "vpcmesh's hub has it",
     "tls-server": "implied", "mode": "implied", "dev-type": "tun", "remote-cert-tls": "same",
@@ -45,6 +47,16 @@ REFUSED = {
     "compress": "vpcmesh never compresses; only comp-lzo framing is kept (compat.comp_lzo)",
     "client-connect": "vpcmesh's hub runs its own", "client-disconnect": "vpcmesh's own",
     "learn-address": "vpcmesh's hub runs none", "script-security": "vpcmesh's own",
+}
+# Where what a line says goes (the others note it themselves).
+TARGETS = {
+    "port": "vpn.port", "proto": "vpn.proto", "dev": "dev tun, as vpcmesh's", "server":
+    "vpn.network (the hub keeps the first address)", "keepalive": "vpn.keepalive",
+    "max-clients": "vpn.max_clients", "client-to-client": "vpn.client_to_client: true",
+    "route": "checked against the ccd files' iroutes", "comp-lzo": "compat.comp_lzo: true",
+    "auth": "compat.auth (the tls-auth HMAC digest; SHA1 is the default)",
+    "tls-crypt": "tls-crypt as before, the key to secrets/mesh.sops.yaml (encrypted)",
+    "key-direction": "read with tls-auth",
 }
 CBC = ("AES-256-CBC", "AES-192-CBC", "AES-128-CBC")
 AEAD = ("AES-256-GCM", "AES-128-GCM", "CHACHA20-POLY1305")
@@ -162,8 +174,8 @@ def _apply(old: OldServer, d: Directive, tls_key: Path | None,
     }
     if d.name in handlers:
         handlers[d.name]()
-        if d.name not in ("push", "tls-auth") and not any(at == d.at for at, _ in old.mapped):
-            old.note(d, "read")
+        if d.name in TARGETS:
+            old.note(d, TARGETS[d.name])
     elif d.name == "topology":
         old.net30 = d.args[:1] != ("subnet",) and d.args[:1] != ("p2p",)
         old.note(d, SAME["topology"])
@@ -229,6 +241,13 @@ def read_server(conf: Path, tls_key: Path | None, ccd: Path | None,
         old.problems.append(Problem(Location(str(conf)), "has neither tls-auth nor tls-crypt:"
                                     " vpcmesh always uses one; add `tls-auth ta.key 0` to the"
                                     " old setup first"))
+    if old.proto == "udp" and not any(d.name == "explicit-exit-notify" for d in directives):
+        timeout = old.keepalive[1] if old.keepalive else 120
+        old.problems.append(Problem(Location(str(conf)), "has no explicit-exit-notify: when the"
+                                    " old server stops, its clients notice only at their"
+                                    f" ping-restart (up to {timeout} s here); add"
+                                    " `explicit-exit-notify 1` and restart it (a reconnect)"
+                                    " before the cut-over, or accept that wait once", WARN))
     old.ccd = ccd or old.ccd
     old.ipp = ipp or old.ipp
     return old

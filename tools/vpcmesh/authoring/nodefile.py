@@ -71,7 +71,7 @@ def add(root: Path, node: NewNode) -> str:
         raise VpcmeshError.at(rel, f"already exists: '{node.hostname}' is in the mesh; edit the"
                                    " file or remove it with 'vpcmesh node remove'")
     text = environment().get_template("node.yaml.j2").render(
-        node=node, schema_dir=scaffold.schema_dir(root))
+        node=node, schema_dir=scaffold.schema_dir(root), origin="node add")
     # The whole mesh, checked with the node in it, before anything is written.
     trial = read_snapshot(root, ParseCache(root)).with_files({rel: text.encode()})
     make_plan(load_inventory(trial), read_state(trial))
