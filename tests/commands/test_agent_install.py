@@ -37,6 +37,21 @@ def test_a_second_install_keeps_the_key(tmp_path: Path) -> None:
     assert _install(tmp_path)[1] == first
 
 
+def test_agent_key_gives_the_recipient_before_anything_is_installed(tmp_path: Path) -> None:
+    """What a VM of an existing setup runs before `vpcmesh import` (which needs every
+    recipient): a key and nothing else; the later install keeps it."""
+    result = invoke("agent", "key", "--root", tmp_path)
+    assert result.exit_code == 0, result.stderr
+    key = tmp_path / "etc/vpcmesh/age.key"
+    assert key.stat().st_mode & 0o777 == 0o600
+    recipient = subprocess.run(["age-keygen", "-y", str(key)], capture_output=True, text=True,
+                               check=True).stdout.strip()
+    assert result.stdout == f"age_recipient: {recipient}\n"
+    assert sorted(p.name for p in tmp_path.rglob("*") if p.is_file()) == ["age.key"]
+    assert invoke("agent", "key", "--root", tmp_path).stdout == result.stdout
+    assert _install(tmp_path)[1] == result.stdout
+
+
 def test_cron(tmp_path: Path) -> None:
     assert _install(tmp_path, "--cron")[0] == 0
     line = (tmp_path / "etc/cron.d/vpcmesh-pull").read_text().splitlines()[-1]

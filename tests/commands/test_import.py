@@ -140,6 +140,16 @@ def test_mapping_problems_point_at_the_mapping(runbook: Path, tmp_path: Path) ->
     assert not repo.exists()
 
 
+def test_the_mesh_may_not_take_the_old_configs_names(runbook: Path, tmp_path: Path) -> None:
+    mapping = runbook / "mapping.yaml"
+    for name in ("server", "client"):
+        mapping.write_text(re.sub(r"  name: \w+", f"  name: {name}", mapping.read_text()))
+        result = invoke(*import_args(runbook, tmp_path / "mesh"))
+        assert result.exit_code == 1
+        assert re.search(rf"mapping\.yaml:3:9: '{name}' is the name of the old setup's",
+                         result.stderr), result.stderr
+
+
 def test_import_never_writes_into_a_folder_that_has_files(runbook: Path, tmp_path: Path) -> None:
     repo = tmp_path / "mesh"
     repo.mkdir()

@@ -127,6 +127,12 @@ def prepare(root: Path, sources: Sources, now: dt.datetime) -> Adoption:
     mapping = read_mapping(sources.mapping)
     old = read_server(sources.server_conf, sources.tls_key, sources.ccd, sources.ipp)
     problems = [*old.problems, *old_pki.findings]
+    taken = {sources.server_conf.stem, "client"}  # the old configs' names on the VMs
+    if mapping.name in taken:
+        problems.append(Problem(mapping.at("mesh", "name"), f"'{mapping.name}' is the name of"
+                                " the old setup's config: vpcmesh would write"
+                                f" /etc/openvpn/*/{mapping.name}.conf over it and leave no way"
+                                " back; choose another name"))
     clients = read_ccd(old.ccd, problems)
     ipp = read_ipp(old.ipp, old.net30, problems)
     chosen = plan_nodes.choose(mapping, old, old_pki, clients, ipp, now, problems)

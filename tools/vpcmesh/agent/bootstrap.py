@@ -61,6 +61,24 @@ def _unit(name: str, context: dict[str, str]) -> str:
     return Template(text).substitute(context)
 
 
+def ensure_key(root: Path) -> tuple[str, bool]:
+    """This VM's age identity, made if missing: (its recipient, whether it was made now).
+    Kept by every later install, so a recipient given out before (for `vpcmesh import`, or
+    a node file) stays valid."""
+    config = root / CONFIG_DIR
+    config.mkdir(parents=True, exist_ok=True, mode=0o700)
+    key_file = config / "age.key"
+    created = not key_file.exists()
+    if created:
+        secret, _ = agekeys.new_identity()
+        replace_file(key_file, f"# created by vpcmesh agent\n{secret}\n".encode(), mode=0o600)
+    try:
+        return agekeys.recipient_of(key_file.read_text()), created
+    except (OSError, UnicodeDecodeError, ValueError):
+        raise VpcmeshError.at(str(key_file), "holds no valid age identity; move it away and"
+                                             " run 'vpcmesh agent key' again") from None
+
+
 def install(setup: AgentSetup) -> Installed:
     config = setup.root / CONFIG_DIR
     try:
@@ -85,18 +103,8 @@ def install(setup: AgentSetup) -> Installed:
     # The same checks a pull makes, now, rather than on the first timer run.
     credentials = Credentials(setup.token_file, setup.header_file)
     open_source(setup.source, setup.ref, setup.root / STATE_DIR / "source.git", credentials)
-    config.mkdir(parents=True, exist_ok=True, mode=0o700)
+    recipient, created = ensure_key(setup.root)
     key_file = config / "age.key"
-    created = not key_file.exists()
-    if created:
-        secret, _ = agekeys.new_identity()
-        replace_file(key_file, f"# created by vpcmesh agent install\n{secret}\n".encode(),
-                     mode=0o600)
-    try:
-        recipient = agekeys.recipient_of(key_file.read_text())
-    except (OSError, UnicodeDecodeError, ValueError):
-        raise VpcmeshError.at(str(key_file), "holds no valid age identity; move it away and"
-                                             " run 'vpcmesh agent install' again") from None
     written = [str(key_file)] if created else []
     if replace_file(config / "signing.pub", trust):
         written.append(str(config / "signing.pub"))

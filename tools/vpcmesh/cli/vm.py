@@ -109,6 +109,18 @@ def agent_install_cmd(hostname: str, source: str, ref: str, token_file: Path | N
     _exit(error_handler.run(lambda: install_agent(setup)))
 
 
+@agent_group.command("key")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("/"),
+              show_default=True, help="Write under this root instead of /.")
+def agent_key_cmd(root: Path) -> None:
+    """Create this VM's age key (/etc/vpcmesh/age.key) if missing and print its recipient;
+    nothing else. For a node file or an import mapping made before 'agent install' (which
+    keeps the key)."""
+    from vpcmesh.commands.agent import agent_key
+
+    _exit(error_handler.run(lambda: agent_key(root)))
+
+
 @agent_group.command("uninstall")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=Path("/"),
               show_default=True, help="Remove from under this root instead of /.")

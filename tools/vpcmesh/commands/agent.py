@@ -18,6 +18,16 @@ def install_agent(setup: AgentSetup) -> int:
     return 0
 
 
+def agent_key(root: Path) -> int:
+    from vpcmesh.agent.bootstrap import CONFIG_DIR, ensure_key
+
+    recipient, created = ensure_key(root)
+    if created:
+        click.echo(f"wrote {root / CONFIG_DIR / 'age.key'}", err=True)
+    click.echo(f"age_recipient: {recipient}")
+    return 0
+
+
 def uninstall_agent(root: Path, service: ServiceOptions, metrics: Path | None,
                     purge: bool) -> int:
     from vpcmesh.agent.uninstall import uninstall
