@@ -87,9 +87,13 @@ class Vm:
                   "--log", str(self.logfile))
 
     def stop_openvpn(self) -> None:
+        """As `systemctl stop` does: SIGTERM, then wait (up to 5 s) for the process to go, so
+        that what starts next finds its port free."""
         if self.pidfile.exists():
             with contextlib.suppress(ProcessLookupError, ValueError):
-                os.kill(int(self.pidfile.read_text().split()[0]), signal.SIGTERM)
+                pid = int(self.pidfile.read_text().split()[0])
+                os.kill(pid, signal.SIGTERM)
+                wait_for(lambda: not Path(f"/proc/{pid}").exists(), 5)
             self.pidfile.unlink(missing_ok=True)  # OpenVPN removes its own as it exits
 
     def log(self) -> str:

@@ -1,6 +1,7 @@
 """The cut-over from the runbook's manual setup to vpcmesh, for real: an easy-rsa PKI, the
-runbook's server.conf and client.conf, `vpcmesh import`, the imported hub in a network
-namespace. The old client.conf connects to it unchanged and passes the runbook's matrix;
+runbook's server.conf and client.conf running in network namespaces, `vpcmesh import`, and
+the hub moved in place. The old client.conf reconnects to it unchanged and passes the
+runbook's matrix;
 each VM then moves to its vpcmesh config by `vpcmesh pull` with the certificate it had; the
 revoked client stays out; and when a pull request ends compat, every spoke follows the hub
 from tls-auth to tls-crypt with one reconnect, before it has even pulled."""
@@ -43,6 +44,20 @@ def _old_client(vm: Vm, runbook: Path, cert: Path, key: Path) -> None:
             f"vpcmt-old-{vm.name}", "--writepid", str(vm.pidfile), "--log", str(vm.logfile))
 
 
+def _old_server(vm: Vm, runbook: Path) -> None:
+    """The runbook's hub: server.conf with its PKI files, ccd/, ipp.txt and ta.key."""
+    folder = vm.workdir / "old"
+    folder.mkdir(mode=0o755)
+    for name in ("ca.crt", "crl.pem", "issued/server.crt", "private/server.key"):
+        shutil.copyfile(runbook / "pki" / name, folder / Path(name).name)
+    for name in ("server.conf", "ipp.txt", "ta.key"):
+        shutil.copyfile(runbook / name, folder / name)
+    shutil.copytree(runbook / "ccd", folder / "ccd")
+    (folder / "ccd").chmod(0o755)
+    vm.exec("openvpn", "--cd", str(folder), "--config", "server.conf", "--daemon",
+            f"vpcmt-old-{vm.name}", "--writepid", str(vm.pidfile), "--log", str(vm.logfile))
+
+
 def _revoked_files(runbook: Path) -> tuple[Path, Path]:
     """easy-rsa moves a revoked certificate and its key to revoked/*_by_serial/."""
     cert = next((runbook / "pki/revoked/certs_by_serial").glob("*.crt"))
@@ -79,12 +94,20 @@ def test_the_runbook_moves_to_vpcmesh_without_a_new_key(
             (lab_root / name).mkdir(mode=0o755)
             lab.add_vm(name, public, private, prefix, lab_root / name)
         hub, tencent, huawei, laptop = (lab.vms[n] for n in ADDRESSES)
-        code, stderr = pull(hub, remote, repo)
-        assert (code, stderr) == (0, "installed version 1 and restarted OpenVPN\n"), logs(lab)
-        # 1. The old client.conf, unchanged, against the imported hub.
+        # 0. The runbook's setup as it runs today: its server.conf and client.conf.
+        _old_server(hub, runbook)
         for vm in (tencent, huawei):
             _old_client(vm, runbook, runbook / f"pki/issued/{vm.name}.crt",
                         runbook / f"pki/private/{vm.name}.key")
+        assert_matrix(lab, hub, [tencent, huawei], tunnel)
+        # 1. The hub moves in place: the old server stops, the agent's first pull starts
+        # vpcmesh's; the old clients, unchanged, come back to it by themselves.
+        hub.stop_openvpn()
+        code, stderr = pull(hub, remote, repo)
+        assert (code, stderr) == (0, "installed version 1 and restarted OpenVPN\n"), logs(lab)
+        for vm in (tencent, huawei):
+            assert wait_for(lambda vm=vm: vm.ping(tunnel[hub.name]), 60), logs(lab)
+        assert "Peer Connection Initiated" in hub.log()
         assert_matrix(lab, hub, [tencent, huawei], tunnel)
         assert _sync(hub) == {"huawei-hz-1": "unknown", "tencent-hz-1": "unknown"}
         # 2. The revoked client stays out: the CRL the hub got from the import says why.
