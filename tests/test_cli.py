@@ -12,8 +12,9 @@ from conftest import EXAMPLE, invoke
 
 REPO_COMMANDS = [["validate"], ["render"], ["sign"], ["schema"], ["init"], ["plan"],
                  ["publish"], ["guard"], ["pki", "status"], ["pki", "revoke"], ["pki", "renew"],
-                 ["node", "add"], ["node", "remove"], ["graph"]]
-NODE_COMMANDS = [["pull"], ["agent", "install"], ["agent", "uninstall"], ["status"], ["doctor"]]  # they run on a VM, not in the repository
+                 ["node", "add"], ["node", "remove"], ["graph"], ["import"]]
+NODE_COMMANDS = [["pull"], ["agent", "install"], ["agent", "key"], ["agent", "uninstall"],
+                 ["status"], ["doctor"]]  # they run on a VM, not in the repository
 
 
 @pytest.mark.parametrize("command", REPO_COMMANDS)

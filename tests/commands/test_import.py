@@ -150,6 +150,15 @@ def test_the_mesh_may_not_take_the_old_configs_names(runbook: Path, tmp_path: Pa
                          result.stderr), result.stderr
 
 
+def test_import_without_a_mapping_is_a_usage_error(runbook: Path, tmp_path: Path) -> None:
+    args = ["import", "--from-easyrsa", runbook / "pki", "--server-conf", runbook / "server.conf"]
+    for extra in ([], ["--repo", tmp_path / "mesh"], ["--draft-mapping", tmp_path / "d.yaml",
+                                                      "--mapping", runbook / "mapping.yaml"]):
+        result = invoke(*args, *extra)
+        assert result.exit_code == 2, result.stderr
+    assert list(tmp_path.iterdir()) == [runbook]
+
+
 def test_import_never_writes_into_a_folder_that_has_files(runbook: Path, tmp_path: Path) -> None:
     repo = tmp_path / "mesh"
     repo.mkdir()
@@ -193,3 +202,39 @@ def test_the_report_says_what_the_cut_over_costs_and_what_stays_behind(
     # -v shows where every other line went.
     assert "server.conf:2:1: port: vpn.port" in result.stderr
     assert "server.conf:23:1: tls-auth: compat.tls_auth: true" in result.stderr
+
+
+def test_a_drafted_mapping_lists_the_clients_and_imports_once_filled_in(
+        runbook: Path, tmp_path: Path) -> None:
+    draft = tmp_path / "draft.yaml"
+    args = ["import", "--from-easyrsa", runbook / "pki", "--server-conf", runbook / "server.conf"]
+    result = invoke(*args, "--draft-mapping", draft)
+    assert result.exit_code == 0, result.stderr
+    text = draft.read_text()
+    # Every client the PKI can keep, with what the old setup says; not the revoked one, not
+    # the old server's certificate.
+    nodes = text.split("\nnodes:\n")[1]
+    assert re.findall(r"^  ([a-z0-9-]+):", nodes, re.M) == ["huawei-hz-1", "tencent-hz-1"]
+    assert "# subnets 172.17.0.0/24, tunnel address 10.8.0.2" in text
+    assert invoke(*args, "--draft-mapping", draft).exit_code == 1  # never over a file
+    repo = tmp_path / "mesh"
+    result = invoke(*args, "--repo", repo, "--mapping", draft)
+    assert result.exit_code == 1 and not repo.exists()
+    todo = [line for line in result.stderr.splitlines() if line.endswith("TODO: fill this in")]
+    assert len(todo) == text.count("TODO") - text.count("every TODO")
+    # The filled-in draft: the values of the runbook's own mapping.
+    filled = load("mapping.yaml", (runbook / "mapping.yaml").read_bytes()).data
+    text = text.replace("  TODO:", "  aliyun-hz-1:").replace("hub: TODO", "hub: aliyun-hz-1")
+    text = text.replace("name: TODO", "name: example").replace("domain: TODO",
+                                                              "domain: inner.example.com")
+    text = text.replace("- TODO", f"- {filled['mesh']['admins'][0]}")
+    out = []
+    host = ""
+    for line in text.splitlines():
+        found = re.match(r"^  ([a-z0-9-]+-[a-z0-9-]+):", line)
+        host = found[1] if found else host
+        key = re.match(r"^    ([a-z_]+): TODO", line)
+        out.append(line.replace("TODO", str(filled["nodes"][host][key[1]])) if key else line)
+    draft.write_text("\n".join(out) + "\n")
+    result = invoke(*args, "--repo", repo, "--mapping", draft)
+    assert result.exit_code == 0, result.stderr

@@ -5,6 +5,7 @@ only, to be encrypted to the admins by the caller."""
 from __future__ import annotations
 
 import datetime as dt
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from vpcmesh.errors import Location, Problem, Severity, VpcmeshError
 from vpcmesh.pki import x509 as pki
 
 MAX_FILE = 1 << 20
+NOT_PKI = "missing: is this an easy-rsa 3 PKI folder (the one with ca.crt, issued/, private/)?"
 
 
 @dataclass(frozen=True)
@@ -36,21 +38,24 @@ class OldPki:
     findings: tuple[Problem, ...]  # warnings: what is not carried over, and why
 
 
-def read_bytes(path: Path) -> bytes:
+def read_bytes(path: Path, missing: str = "missing") -> bytes:
+    """A regular file of at most 1 MiB (a device or a FIFO would never end)."""
     try:
-        if path.stat().st_size > MAX_FILE:
-            raise VpcmeshError.at(str(path), "larger than 1 MiB: not a PKI file")
+        info = path.stat()
+        if not stat.S_ISREG(info.st_mode):
+            raise VpcmeshError.at(str(path), "not a regular file")
+        if info.st_size > MAX_FILE:
+            raise VpcmeshError.at(str(path), "larger than 1 MiB: not an OpenVPN or PKI file")
         return path.read_bytes()
     except FileNotFoundError:
-        raise VpcmeshError.at(str(path), "missing: is this an easy-rsa 3 PKI folder (the"
-                                         " one with ca.crt, issued/, private/)?") from None
+        raise VpcmeshError.at(str(path), missing) from None
     except OSError as exc:
         raise VpcmeshError.at(str(path), f"cannot read it: {exc.strerror}") from None
 
 
 def _key(path: Path, passphrase: bytes | None) -> pki.PrivateKey:
     try:
-        return pki.load_key(read_bytes(path), passphrase)
+        return pki.load_key(read_bytes(path, NOT_PKI), passphrase)
     except TypeError:
         raise VpcmeshError.at(str(path), "encrypted with a passphrase: give it with"
                                          " --ca-passphrase-file FILE") from None
@@ -61,7 +66,7 @@ def _key(path: Path, passphrase: bytes | None) -> pki.PrivateKey:
 
 def _cert(path: Path) -> x509.Certificate:
     try:
-        return x509.load_pem_x509_certificate(read_bytes(path))
+        return x509.load_pem_x509_certificate(read_bytes(path, NOT_PKI))
     except ValueError:
         raise VpcmeshError.at(str(path), "not a PEM certificate") from None
 

@@ -3,12 +3,13 @@ admins, the hub, each node's cloud, addresses and age recipient)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from vpcmesh.adoption.easyrsa import read_bytes
-from vpcmesh.errors import Location, VpcmeshError
+from vpcmesh.errors import Location, Problem, VpcmeshError
 from vpcmesh.model import schema
 from vpcmesh.model.yamlio import Document, load
 
@@ -46,12 +47,29 @@ def _entry(name: str, data: dict[str, Any]) -> NodeEntry:
                      tuple((s.get("name"), s.get("port")) for s in data.get("services", ())))
 
 
+def _todo(doc: Document, value: Any, path: list[str | int]) -> Iterator[Location]:
+    """Where a draft (--draft-mapping) still says TODO, keys included."""
+    if value == "TODO":
+        yield doc.at(path)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if key == "TODO":
+                yield doc.key_at(path, key)
+            yield from _todo(doc, item, [*path, key])
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _todo(doc, item, [*path, index])
+
+
 def read_mapping(path: Path) -> Mapping:
     doc = load(str(path), read_bytes(path))
     problems = schema.validate(doc, "import")
     if problems:
         raise VpcmeshError(problems)
     data = doc.data
+    todo = list(_todo(doc, data, []))
+    if todo:
+        raise VpcmeshError([Problem(at, "TODO: fill this in") for at in todo])
     if data["hub"] not in data["nodes"]:
         raise VpcmeshError.at(doc.at(["hub"]), f"'{data['hub']}' is not one of the nodes below;"
                                                " add it there with its addresses")

@@ -118,7 +118,8 @@ def _key_text(old: OldServer, d: Directive, given: Path | None) -> None:
         text = d.inline
     else:
         path = given or (old.conf.parent / d.args[0] if d.args else old.conf)
-        text = read_bytes(path).decode(errors="replace")
+        text = read_bytes(path, "missing: give the key file with --tls-key FILE").decode(
+            errors="replace")
     if STATIC_KEY not in text:
         raise VpcmeshError.at(d.at, "its key is not an OpenVPN static key"
                                     " (`openvpn --genkey secret ta.key`)")
@@ -237,7 +238,7 @@ def read_server(conf: Path, tls_key: Path | None, ccd: Path | None,
     if old.network is None:
         old.problems.append(Problem(Location(str(conf)), "has no `server NETWORK NETMASK`"
                                     " line: vpcmesh imports a routed OpenVPN server"))
-    if old.tls_key is None:
+    if not any(d.name in ("tls-auth", "tls-crypt") for d in directives):
         old.problems.append(Problem(Location(str(conf)), "has neither tls-auth nor tls-crypt:"
                                     " vpcmesh always uses one; add `tls-auth ta.key 0` to the"
                                     " old setup first"))

@@ -92,7 +92,7 @@ def init_cmd(repo: Path, name: str | None, domain: str | None, network: str | No
 
 
 @main.command("import")
-@click.option("--repo", required=True, type=click.Path(file_okay=False, path_type=Path),
+@click.option("--repo", type=click.Path(file_okay=False, path_type=Path),
               help="The new mesh repository (a folder that does not exist yet, or is empty).")
 @click.option("--from-easyrsa", "pki_dir", required=True,
               type=click.Path(file_okay=False, exists=True, path_type=Path),
@@ -100,10 +100,12 @@ def init_cmd(repo: Path, name: str | None, domain: str | None, network: str | No
 @click.option("--server-conf", required=True,
               type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="The old hub's server.conf.")
-@click.option("--mapping", required=True,
-              type=click.Path(dir_okay=False, exists=True, path_type=Path),
+@click.option("--mapping", type=click.Path(dir_okay=False, exists=True, path_type=Path),
               help="YAML: mesh name, domain and admins, the hub, and each node's cloud,"
                    " addresses and age recipient (README: Adopting an existing OpenVPN setup).")
+@click.option("--draft-mapping", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write a first mapping to this new file (every client the PKI can keep,"
+                   " TODO for the rest) instead of importing.")
 @click.option("--ccd", type=click.Path(file_okay=False, path_type=Path),
               help="The client-config-dir (default: server.conf's, beside it).")
 @click.option("--ipp", type=click.Path(dir_okay=False, path_type=Path),
@@ -115,16 +117,28 @@ def init_cmd(repo: Path, name: str | None, domain: str | None, network: str | No
 @click.option("--tool-repo", help="The git repository the new mesh repository installs"
                                   " vpcmesh from.")
 @click.option("--tool-rev", help="The tag or commit of --tool-repo to pin.")
-def import_cmd(repo: Path, pki_dir: Path, server_conf: Path, mapping: Path, ccd: Path | None,
-               ipp: Path | None, tls_key: Path | None, ca_passphrase_file: Path | None,
-               tool_repo: str | None, tool_rev: str | None) -> None:
+def import_cmd(repo: Path | None, pki_dir: Path, server_conf: Path, mapping: Path | None,
+               draft_mapping: Path | None, ccd: Path | None, ipp: Path | None,
+               tls_key: Path | None, ca_passphrase_file: Path | None, tool_repo: str | None,
+               tool_rev: str | None) -> None:
     """Make a mesh repository from an existing OpenVPN setup: its CA, the clients'
     certificates and keys, tunnel addresses, subnets, revocations and tls-auth key, so no
-    VM is re-keyed. Every line it cannot carry over is reported with file:line."""
+    VM is re-keyed. Every line it cannot carry over is reported with file:line.
+
+    First run it with --draft-mapping FILE, fill in the file, then with --mapping FILE."""
     from vpcmesh.adoption.adopt import Sources
     from vpcmesh.authoring.scaffold import ToolPin
-    from vpcmesh.commands.import_mesh import import_mesh
+    from vpcmesh.commands.import_mesh import import_mesh, write_draft
 
+    if draft_mapping is not None:
+        if repo is not None or mapping is not None:
+            raise click.UsageError("--draft-mapping writes a mapping: give it without --repo"
+                                   " and --mapping")
+        sources = Sources(pki_dir, server_conf, draft_mapping, ccd, ipp, tls_key,
+                          ca_passphrase_file)
+        _exit(error_handler.run(lambda: write_draft(sources)))
+    if repo is None or mapping is None:
+        raise click.UsageError("give --repo and --mapping (or --draft-mapping FILE first)")
     sources = Sources(pki_dir, server_conf, mapping, ccd, ipp, tls_key, ca_passphrase_file)
     pin = ToolPin(tool_repo or ToolPin.repo, tool_rev or ToolPin.rev)
     _exit(error_handler.run(lambda: import_mesh(repo, sources, pin)))

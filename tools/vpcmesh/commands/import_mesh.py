@@ -10,6 +10,8 @@ from pathlib import Path
 
 from vpcmesh import clock, git
 from vpcmesh.adoption.adopt import Sources, prepare
+from vpcmesh.adoption.draft import draft
+from vpcmesh.adoption.easyrsa import read_bytes
 from vpcmesh.authoring import scaffold
 from vpcmesh.errors import VpcmeshError
 from vpcmesh.fsio import replace_file
@@ -36,6 +38,26 @@ def _write(root: Path, files: dict[str, bytes]) -> None:
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def write_draft(sources: Sources) -> int:
+    """A first mapping, in a new file: never over one (it may be the filled-in one)."""
+    passphrase = read_bytes(sources.ca_passphrase).strip() if sources.ca_passphrase else None
+    text, problems = draft(sources.pki, sources.server_conf, sources.ccd, sources.ipp,
+                           passphrase, clock.now())
+    for problem in problems:
+        log.warning("%s", problem)
+    try:
+        with open(sources.mapping, "x") as out:
+            out.write(text)
+    except FileExistsError:
+        raise VpcmeshError.at(str(sources.mapping), "exists: --draft-mapping never writes over"
+                                                    " a file; give a new name") from None
+    except OSError as exc:
+        raise VpcmeshError.at(str(sources.mapping), f"cannot write it: {exc.strerror}") from None
+    log.warning("wrote %s: replace every TODO, then run vpcmesh import with --mapping %s",
+                sources.mapping, sources.mapping)
+    return 0
 
 
 def import_mesh(root: Path, sources: Sources, pin: scaffold.ToolPin) -> int:
