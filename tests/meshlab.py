@@ -87,11 +87,13 @@ def pid(vm: Vm) -> int:
     return int(vm.pidfile.read_text().split()[0])
 
 
-def compile_example(root: Path, algorithm: str = "ec-p256") -> Path:
-    """The example mesh with a fresh PKI, so the test never depends on today's date."""
+def compile_example(root: Path, algorithm: str = "ec-p256", vpn_extra: str = "") -> Path:
+    """The example mesh with a fresh PKI, so the test never depends on today's date;
+    `vpn_extra` is YAML added under `vpn:` (such as a compat block)."""
     repo = root / "repo"
     (repo / "mesh").mkdir(parents=True)
     text = (EXAMPLE / "mesh/mesh.yaml").read_text()
+    text = text.replace("  max_clients: 50\n", f"  max_clients: 50\n{vpn_extra}")
     (repo / "mesh/mesh.yaml").write_text(text.replace("algorithm: ec-p256",
                                                       f"algorithm: {algorithm}"))
     shutil.copytree(EXAMPLE / "nodes", repo / "nodes")
@@ -124,7 +126,8 @@ def bring_up(lab: Lab, lab_root: Path, repo: Path, remote: Path,
     spokes = [vm for name, vm in lab.vms.items() if name != hub_name]
     for vm in [hub, *spokes]:  # the hub first: a spoke's health check needs its tunnel
         code, stderr = puller(vm, remote, repo)
-        assert (code, stderr) == (0, "installed version 1 and restarted OpenVPN\n"), logs(lab)
+        assert (code, stderr) == (0, "installed version 1 and restarted OpenVPN\n"), \
+            f"{vm.name}: {code} {stderr}\n{logs(lab)}"
     return hub, spokes
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -13,9 +14,9 @@ import pytest
 from vpcmesh.secrets import sops
 
 from bundlekit import git_bundles
-from conftest import KEYS, ROOT
+from conftest import KEYS, ROOT, invoke
 from meshlab import RESTART, STOP, assert_matrix, bring_up, compile_example, pull, tunnel_addresses
-from netlab import Lab, Vm, require, skip_or_fail
+from netlab import Lab, Vm, require, skip_or_fail, wait_for
 
 pytestmark = pytest.mark.usefixtures("debian_tun")
 OLD = "ucloud-hz-1"  # the spoke that runs on the old system
@@ -61,12 +62,8 @@ def make_old_vm(vm: Vm, template: Path, repo: Path) -> None:
     vm.pidfile, vm.logfile = vm.workdir / "openvpn.pid", vm.workdir / "openvpn.log"
 
 
-def test_debian_11_spoke_runs_the_agent_with_python_3_9_and_openvpn_2_5(
-        lab_root: Path, admin_key: Path, old_root: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.delenv("VPCMESH_NOW")  # real certificates for a real OpenVPN clock
-    repo = compile_example(lab_root)
-    remote = git_bundles(repo / "build", lab_root / "published")
+def old_puller(old_root: Path) -> Callable[[Vm, Path, Path], tuple[int, str]]:
+    """A pull as each VM runs it: the old one in its chroot, from its copy of the bundles."""
 
     def puller(vm: Vm, remote: Path, repo: Path) -> tuple[int, str]:
         if vm.name != OLD:
@@ -82,8 +79,17 @@ def test_debian_11_spoke_runs_the_agent_with_python_3_9_and_openvpn_2_5(
                       "--pidfile", "/openvpn.pid", "--health-timeout", "30")
         return proc.returncode, proc.stderr
 
+    return puller
+
+
+def test_debian_11_spoke_runs_the_agent_with_python_3_9_and_openvpn_2_5(
+        lab_root: Path, admin_key: Path, old_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("VPCMESH_NOW")  # real certificates for a real OpenVPN clock
+    repo = compile_example(lab_root)
+    remote = git_bundles(repo / "build", lab_root / "published")
     with Lab(lab_root) as lab:
-        hub, spokes = bring_up(lab, lab_root, repo, remote, puller)
+        hub, spokes = bring_up(lab, lab_root, repo, remote, old_puller(old_root))
         old = lab.vms[OLD]
         assert "OpenVPN 2.5." in old.log()
         conf = (old.workdir / "etc/openvpn/client/example.conf").read_text()
@@ -92,3 +98,45 @@ def test_debian_11_spoke_runs_the_agent_with_python_3_9_and_openvpn_2_5(
         status = in_old(old, "/opt/vpcmesh/bin/python", "-m", "vpcmesh", "pull", "--status",
                         "--root", "/")
         assert status.returncode == 0 and "version: 1\n" in status.stdout, status.stderr
+
+
+def test_a_2_5_spoke_under_compat_follows_the_hub_to_tls_crypt(
+        lab_root: Path, admin_key: Path, old_root: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What an imported mesh runs until compat ends: OpenVPN 2.5.1 reads the spoke's two
+    <connection> blocks (tls-auth, then tls-crypt) and the hub's pushed comp-lzo framing,
+    and finds the hub by itself when the hub drops compat."""
+    monkeypatch.delenv("VPCMESH_NOW")
+    compat = ("  compat: {tls_auth: true, comp_lzo: true, cipher_fallback: AES-256-CBC,"
+              " auth: SHA256}\n")
+    repo = compile_example(lab_root, vpn_extra=compat)
+    mesh = repo / "mesh/mesh.yaml"
+    remote = git_bundles(repo / "build", lab_root / "published")
+    with Lab(lab_root) as lab:
+        hub, spokes = bring_up(lab, lab_root, repo, remote, old_puller(old_root))
+        old = lab.vms[OLD]
+        tunnel = tunnel_addresses(repo)
+        assert "OpenVPN 2.5." in old.log() and "<connection>" in (
+            old.workdir / "etc/openvpn/client/example.conf").read_text()
+        assert_matrix(lab, hub, spokes, tunnel)
+        mesh.write_text(mesh.read_text().replace(compat, ""))
+        assert invoke("render", "--repo", repo).exit_code == 0
+        git_bundles(repo / "build", remote)
+        connected = old.log().count("Peer Connection Initiated")
+        assert pull(hub, remote, repo)[0] == 0
+        assert "tls-crypt tls.key" in (hub.workdir / "etc/openvpn/server/example.conf"
+                                       ).read_text()
+        # It reaches the tls-crypt hub through its second block, by itself.
+        assert wait_for(lambda: old.log().count("Peer Connection Initiated") > connected, 60), \
+            old.log()[-3000:]
+        # OpenVPN 2.5 keeps no CAP_NET_ADMIN after dropping to nobody: the hub's push
+        # changed (no comp-lzo framing), so it exits to reopen its tun device, and the
+        # bundle's systemd drop-in (Restart=on-failure, 5 s) starts it again as root. No
+        # systemd here: the same restart, by hand.
+        if not wait_for(lambda: old.ping(tunnel[hub.name]), 10):
+            assert "Exiting due to fatal error" in old.log(), old.log()[-3000:]
+            restarted = in_old(old, "env", "VPCMESH_CONF_DIR=/etc/openvpn/client",
+                               "VPCMESH_CONFIG=example.conf", "sh", "/restart.sh")
+            assert restarted.returncode == 0, restarted.stderr
+        assert wait_for(lambda: old.ping(tunnel[hub.name]), 60), old.log()[-3000:]
+        assert_matrix(lab, hub, spokes, tunnel)
