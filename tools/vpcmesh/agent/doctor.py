@@ -7,6 +7,7 @@ the only packet sent is one UDP or TCP probe to the hub's port."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 import ipaddress
 import socket
 from collections.abc import Callable
@@ -84,18 +85,28 @@ def rp_filter(ctx: Context) -> Finding:
 
 
 def _forward_chains(ruleset: Any) -> list[tuple[str, list[str]]]:
-    """(chain, the text of its rules) for each forward-hook chain with a drop policy."""
+    """(chain, the text of its rules and of the chains it jumps to, such as Docker's
+    DOCKER-USER) for each forward-hook chain with a drop policy."""
     items = ruleset.get("nftables", []) if isinstance(ruleset, dict) else []
     chains = [i["chain"] for i in items if isinstance(i, dict) and isinstance(i.get("chain"),
                                                                                dict)]
     rules = [i["rule"] for i in items if isinstance(i, dict) and isinstance(i.get("rule"), dict)]
+
+    def text(table: object, name: object) -> list[str]:
+        return [str(r.get("expr")) for r in rules
+                if (r.get("table"), r.get("chain")) == (table, name)]
+
     out = []
     for chain in chains:
         if chain.get("hook") == "forward" and chain.get("policy") == "drop":
-            mine = [str(r.get("expr")) for r in rules if (r.get("table"), r.get("chain")) ==
-                    (chain.get("table"), chain.get("name"))]
+            mine = text(chain.get("table"), chain.get("name"))
+            for target in {t for r in mine for t in _JUMP.findall(r)}:
+                mine += text(chain.get("table"), target)
             out.append((f"{chain.get('family')} {chain.get('table')} {chain.get('name')}", mine))
     return out
+
+
+_JUMP = re.compile(r"'jump': \{'target': '([^']+)'\}")
 
 
 def forward_policy(ctx: Context) -> Finding:
@@ -109,8 +120,10 @@ def forward_policy(ctx: Context) -> Finding:
         return Finding("forward-policy", PROBLEM, "the FORWARD policy is DROP"
                        f" ({'; '.join(blocked)}) and no rule accepts the tunnel: traffic"
                        " between the VPC and the mesh is dropped (Docker sets this policy)",
-                       "iptables -I DOCKER-USER -i tun+ -j ACCEPT; iptables -I DOCKER-USER -o"
-                       " tun+ -j ACCEPT (or without Docker: iptables -I FORWARD ...), and make"
+                       "with Docker, the agent's next pull puts the bundle's rules first in"
+                       " DOCKER-USER (vpcmesh pull --firewall; on by default), or by hand:"
+                       " iptables -I DOCKER-USER -i tun+ -j ACCEPT; iptables -I DOCKER-USER -o"
+                       " tun+ -j ACCEPT; without Docker: accept tun+ in that chain, and make"
                        " it persistent")
     return Finding("forward-policy", OK, "forwarding is not blocked by a DROP policy")
 

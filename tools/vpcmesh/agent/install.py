@@ -29,6 +29,10 @@ class Target:
     dropin: Path
     fleet: Path
 
+    @property
+    def firewall(self) -> Path:
+        return self.hosts.parent / f"vpcmesh/firewall-{self.mesh}.nft"
+
     @classmethod
     def of_state(cls, state: AgentState, conf_dir: Path, root: Path) -> Target:
         """Where the installed version lives, from the agent's state alone."""
@@ -74,6 +78,8 @@ def layout(target: Target, files: dict[str, bytes], secrets: dict[str, str]) -> 
             out[target.fleet] = (data, 0o644)
         elif rel == names.SYSTEMD_DROPIN:
             out[target.dropin] = (data, 0o644)
+        elif rel == names.FIREWALL:
+            out[target.firewall] = (data, 0o644)
         elif rel == names.HOSTS:
             current = target.hosts.read_text() if target.hosts.exists() else ""
             out[target.hosts] = (splice_hosts(current, data.decode(), target.mesh).encode(),

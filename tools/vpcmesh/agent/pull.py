@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NoReturn
 
-from vpcmesh.agent import leave, report
+from vpcmesh.agent import firewall, leave, report, system
 from vpcmesh.agent.install import Installer, Target, layout
 from vpcmesh.agent.service import Health, Service, ServiceOptions, impact
 from vpcmesh.agent.sources import NotInSource, Source
@@ -38,6 +38,9 @@ class PullOptions:
     root: Path = Path("/")
     service: ServiceOptions = field(default_factory=ServiceOptions)
     metrics: Path | None = None  # a Prometheus textfile, written after every pull
+    # Put the bundle's forwarding rules in Docker's DOCKER-USER chain, in this network
+    # namespace (agent/firewall.py); the CLI turns it on for the real / by default.
+    firewall: bool = False
 
 
 @dataclass(frozen=True)
@@ -149,7 +152,8 @@ def pull(source: Source, opts: PullOptions, now: dt.datetime) -> PullResult:
         removed = leave.notice(source, opts.hostname, _trust(opts), str(opts.trust_key), state)
         if removed is None:
             raise
-        uninstall(opts.root, opts.service, opts.metrics, purge=False, lock=False)
+        uninstall(opts.root, opts.service, opts.metrics, purge=False, lock=False,
+                  rules=opts.firewall)
         return PullResult("removed", removed.after_version)
     if fetched is None:
         _frozen(state, now, source.name)
@@ -218,6 +222,23 @@ def pull(source: Source, opts: PullOptions, now: dt.datetime) -> PullResult:
     write_agent_state(opts.root, done)
     return PullResult("installed", version, effect.restart, effect.openvpn, effect.reconnect,
                       effect.drop)
+
+
+def ensure_firewall(opts: PullOptions) -> firewall.Applied | None:
+    """After every pull, whatever its outcome: the installed rules, first in DOCKER-USER,
+    so a Docker started (or restarted) after OpenVPN is caught up within one timer period."""
+    state = read_agent_state(opts.root)
+    if not opts.firewall or not state.mesh:
+        return None
+    path = Target.of_state(state, state_conf_dir(opts.root, state), opts.root).firewall
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return None  # a bundle from before vpcmesh carried these rules
+    rules = firewall.rules_of(text, str(path))
+    if not system.has_nft():
+        return None  # no nft, no nftables ruleset to fix (doctor looks at the firewall)
+    return firewall.apply(state.mesh, rules)
 
 
 def _roll_back(installer: Installer, service: Service, state: AgentState, version: int,

@@ -78,6 +78,18 @@ def nft_ruleset() -> object:
     return _json(["nft", "-j", "list", "ruleset"])
 
 
+def has_nft() -> bool:
+    return shutil.which("nft") is not None
+
+
+def nft_script(script: str) -> None:
+    """`nft -f -`: the whole script applies, or none of it (nft runs it as one transaction)."""
+    done = process.run(["nft", "-f", "-"], stdin=script.encode())
+    if done.returncode != 0:
+        raise VpcmeshError.at("nft", "could not change the ruleset: "
+                                     + done.stderr.decode(errors="replace").strip())
+
+
 def unit_state(unit: str) -> str | None:
     if not has_systemd():
         return None

@@ -10,7 +10,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from vpcmesh.agent import system
+from vpcmesh.agent import firewall, system
 from vpcmesh.agent.bootstrap import CONFIG_DIR, UNIT_FILES
 from vpcmesh.agent.install import Target, put_file, splice_hosts
 from vpcmesh.agent.service import Service, ServiceOptions
@@ -49,7 +49,8 @@ def _hosts_without(target: Target, out: list[str]) -> None:
         out.append(f"{target.hosts} (the {target.mesh} block)")
 
 
-def _bundle(root: Path, service: ServiceOptions, real: bool, out: list[str]) -> str | None:
+def _bundle(root: Path, service: ServiceOptions, real: bool, rules: bool,
+            out: list[str]) -> str | None:
     """Stop the installed OpenVPN unit and remove what the bundle put in place; returns the
     unit, if one was installed. The caller holds the agent's lock."""
     state = read_agent_state(root, repair=False)
@@ -64,13 +65,19 @@ def _bundle(root: Path, service: ServiceOptions, real: bool, out: list[str]) -> 
     for name in (names.REPORT, names.PEERS_DIR, f"{state.mesh}.mgmt"):
         _remove(target.conf_dir / name, out)
     _hosts_without(target, out)
+    if rules and system.has_nft():
+        count = firewall.remove(state.mesh)
+        if count:
+            out.append(f"{count} forwarding rule(s) of {state.mesh} (nftables)")
     if real:
         system.daemon_reload()  # the OpenVPN unit's drop-in is gone
     return state.unit
 
 
 def uninstall(root: Path, service: ServiceOptions, metrics: Path | None,
-              purge: bool, lock: bool = True) -> Removed:
+              purge: bool, lock: bool = True, rules: bool | None = None) -> Removed:
+    """`rules`: remove the forwarding rules from this network namespace's ruleset (by
+    default on the real / only)."""
     removed: list[str] = []
     real = root == system.REAL_ROOT and system.has_systemd()
     if real:
@@ -86,7 +93,8 @@ def uninstall(root: Path, service: ServiceOptions, metrics: Path | None,
             if not mine:
                 raise VpcmeshError.at(str(root / STATE_DIR), "a pull is running; run"
                                                              " uninstall again when it has ended")
-            stopped = _bundle(root, service, real, removed)
+            stopped = _bundle(root, service, real,
+                              root == system.REAL_ROOT if rules is None else rules, removed)
     _remove(root / STATE_DIR, removed)  # the lock goes with it, once released
     if metrics is not None:
         _remove(root / str(metrics).lstrip("/"), removed)

@@ -11,6 +11,9 @@ CRL = "crl.pem"
 SYSCTL = "sysctl.conf"
 HOSTS = "hosts"  # spliced into /etc/hosts between BEGIN/END lines
 SYSTEMD_DROPIN = "systemd/vpcmesh.conf"
+# Forwarding rules between the tunnel and the node's subnets, which the agent puts first in
+# Docker's DOCKER-USER chain (agent/firewall.py); installed as /etc/vpcmesh/firewall-MESH.nft.
+FIREWALL = "firewall.nft"
 FLEET = "fleet.json"  # the mesh as published (bundle/fleet.py); kept in the agent's state dir
 # A hub's client-connect/disconnect script: it records what each spoke reports (its
 # UV_VPCMESH_* peer info) under PEERS_DIR, next to the server config, for `vpcmesh status`.

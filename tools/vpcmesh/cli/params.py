@@ -22,6 +22,13 @@ def repo_option(func: F) -> F:
         show_default=True, help="The mesh repository.")(func)
 
 
+def firewall_option(func: F) -> F:
+    return click.option(
+        "--firewall/--no-firewall", default=None,
+        help="Put (or remove) the bundle's forwarding rules first in Docker's DOCKER-USER"
+             " chain, in this network namespace (default: with --root / only).")(func)
+
+
 def token_options(func: F) -> F:
     """How a source proves who is asking; files readable by root alone, never values."""
     func = click.option(

@@ -9,7 +9,7 @@ import click
 from vpcmesh import error_handler
 from vpcmesh.agent import METRICS_FILE
 from vpcmesh.cli.group import main
-from vpcmesh.cli.params import HOSTNAME, token_options
+from vpcmesh.cli.params import HOSTNAME, firewall_option, token_options
 from vpcmesh.cli.params import exit_with as _exit
 
 
@@ -46,12 +46,13 @@ from vpcmesh.cli.params import exit_with as _exit
 @click.option("--metrics", "metrics", type=click.Path(dir_okay=False, path_type=Path),
               help="Write a Prometheus textfile here after every pull (node_exporter's"
                    " textfile collector; 'vpcmesh agent install' sets it up).")
+@firewall_option
 def pull_cmd(hostname: str | None, source: str | None, ref: str, token_file: Path | None,
              header_file: Path | None, age_key: Path | None,
              trust_key: Path | None, root: Path, once: bool, interval: float,
              restart_cmd: str | None, stop_cmd: str | None, health_cmd: str | None,
              pidfile: Path | None, health_timeout: float, show_status: bool,
-             as_json: bool, metrics: Path | None) -> None:
+             as_json: bool, metrics: Path | None, firewall: bool | None) -> None:
     """Fetch this node's signed bundle, verify it, and install it safely."""
     from vpcmesh.commands import pull
 
@@ -68,7 +69,8 @@ def pull_cmd(hostname: str | None, source: str | None, ref: str, token_file: Pat
 
     opts = PullOptions(hostname, age_key, trust_key, root,
                        ServiceOptions(restart_cmd, health_cmd, pidfile, health_timeout,
-                                      stop_cmd), metrics)
+                                      stop_cmd), metrics,
+                       firewall=root == Path("/") if firewall is None else firewall)
     credentials = Credentials(token_file, header_file)
     _exit(error_handler.run(lambda: pull.run(source, ref, opts, once, interval, credentials)))
 
@@ -129,7 +131,9 @@ def agent_key_cmd(root: Path) -> None:
 @click.option("--metrics", default=METRICS_FILE, show_default=True,
               help="The metrics file 'agent install' set up ('' for none).")
 @click.option("--purge", is_flag=True, help="Remove the VM's age key as well.")
-def agent_uninstall_cmd(root: Path, stop_cmd: str | None, metrics: str, purge: bool) -> None:
+@firewall_option
+def agent_uninstall_cmd(root: Path, stop_cmd: str | None, metrics: str, purge: bool,
+                        firewall: bool | None) -> None:
     """Leave the mesh: stop and disable the timer and OpenVPN, remove every file the agent
     installed, this mesh's block of /etc/hosts and the agent's state."""
     from vpcmesh.agent.service import ServiceOptions
@@ -137,7 +141,7 @@ def agent_uninstall_cmd(root: Path, stop_cmd: str | None, metrics: str, purge: b
 
     service = ServiceOptions(stop_cmd=stop_cmd)
     _exit(error_handler.run(lambda: uninstall_agent(root, service, Path(metrics) if metrics
-                                                    else None, purge)))
+                                                    else None, purge, firewall)))
 
 
 @main.command("status")

@@ -29,10 +29,10 @@ def agent_key(root: Path) -> int:
 
 
 def uninstall_agent(root: Path, service: ServiceOptions, metrics: Path | None,
-                    purge: bool) -> int:
+                    purge: bool, rules: bool | None = None) -> int:
     from vpcmesh.agent.uninstall import uninstall
 
-    done = uninstall(root, service, metrics, purge)
+    done = uninstall(root, service, metrics, purge, rules=rules)
     if done.stopped:
         click.echo(f"stopped and disabled {done.stopped}", err=True)
     for path in done.removed:

@@ -11,7 +11,7 @@ import click
 
 from vpcmesh import clock
 from vpcmesh.agent import observe
-from vpcmesh.agent.pull import PullOptions, pull
+from vpcmesh.agent.pull import PullOptions, ensure_firewall, pull
 from vpcmesh.agent.sources import NO_CREDENTIALS, Credentials, open_source
 from vpcmesh.agent.state import STATE_DIR, locked, read_agent_state
 from vpcmesh.errors import VpcmeshError
@@ -41,6 +41,7 @@ def _once(source_spec: str, ref: str, opts: PullOptions, credentials: Credential
             source = open_source(source_spec, ref, opts.root / STATE_DIR / "source.git",
                                  credentials)
             result = pull(source, opts, now)
+            applied = ensure_firewall(opts) if result.outcome != "removed" else None
         except VpcmeshError as exc:
             observe.record(opts, now, str(exc).splitlines()[0])
             raise
@@ -51,6 +52,10 @@ def _once(source_spec: str, ref: str, opts: PullOptions, credentials: Credential
                        err=True)
             return result.outcome
         observe.record(opts, now, None)
+        if applied is not None and applied.changed:
+            click.echo(f"forwarding rules put first in {applied.chain}" if applied.chain else
+                       "forwarding rules removed (Docker's DOCKER-USER chain is gone)",
+                       err=True)
     if result.outcome == "installed":
         how = ""
         if result.restarted:

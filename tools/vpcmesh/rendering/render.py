@@ -113,7 +113,8 @@ def render_build(plan: Plan, previous: State, store: Store,
     files: FileMap = {}
     for node in wanted:
         node_files = {**openvpn[node.hostname], names.SECRETS:
-                      store.secrets[node.hostname].data, **shared}
+                      store.secrets[node.hostname].data, **shared,
+                      names.FIREWALL: _render("firewall.nft.j2", node=node, mesh=plan.mesh)}
         if node.is_hub:
             node_files[names.FLEET] = fleet.published(plan, store, openvpn).to_bytes()
         for rel, data in node_files.items():
