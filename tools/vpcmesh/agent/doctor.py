@@ -7,8 +7,8 @@ the only packet sent is one UDP or TCP probe to the hub's port."""
 from __future__ import annotations
 
 import datetime as dt
-import re
 import ipaddress
+import re
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
