@@ -6,7 +6,7 @@ import json
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from vpcmesh.bundle import effects
+from vpcmesh.bundle import effects, names
 from vpcmesh.compiler.pipeline import load
 from vpcmesh.model.layout import DNS_DIR
 from vpcmesh.model.snapshot import Snapshot
@@ -104,7 +104,11 @@ def _node_change(host: str, change: str, files: dict[str, str], head: Preview,
                  role: str, address: str | None) -> NodeChange:
     """The node's change with its impact, by the rule the agent applies (bundle/effects)."""
     out = NodeChange(host, change, files, vpn_address=address)
-    if change != "changed" or not effects.openvpn_changed(files):
+    if change != "changed":
+        return out
+    if not effects.openvpn_changed(files):  # hosts, firewall rules, sysctl: applied in place
+        shown = sorted(rel for rel in files if rel not in (names.MANIFEST, names.SIGNATURE))
+        out.impact = f"no restart ({', '.join(shown)})" if shown else ""
         return out
     if effects.needs_restart(role, files):
         out.restart = True

@@ -1,1 +1,1 @@
-hQtRLCzDo7ccUtY5nrz1ZZ7uhCf3GFst9HSck36lnn3k2LUsbsRMeED/oR3cAmVcJGK/CaR9cfy7TNoBvFijBg==
+Ohof1W4EO6CJ3RYn2ISgzlTbV+gAve1Oz5kKK1xq0i7srtzRrPT1Aj0cTIM+WhzUpmqedPippfL2B+mZpuF8Bw==
