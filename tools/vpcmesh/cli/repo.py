@@ -91,6 +91,19 @@ def init_cmd(repo: Path, name: str | None, domain: str | None, network: str | No
     _exit(error_handler.run(lambda: init_mesh(repo, new, pin, replace)))
 
 
+@main.command("cloud")
+@repo_option
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--terraform", "terraform_dir", type=click.Path(file_okay=False, path_type=Path),
+              help="Write Terraform JSON (alicloud, tencentcloud, huaweicloud) to this folder.")
+def cloud_cmd(repo: Path, as_json: bool, terraform_dir: Path | None) -> None:
+    """What each VPC needs from its cloud: route entries to its mesh VM, security-group
+    rules, the source/destination check, and the limits worth knowing."""
+    from vpcmesh.commands.cloud import cloud
+
+    _exit(error_handler.run(lambda: cloud(repo, as_json, terraform_dir)))
+
+
 @main.command("import")
 @click.option("--repo", type=click.Path(file_okay=False, path_type=Path),
               help="The new mesh repository (a folder that does not exist yet, or is empty).")

@@ -12,6 +12,7 @@ from vpcmesh.model.layout import DNS_DIR
 from vpcmesh.model.snapshot import Snapshot
 from vpcmesh.pki.decisions import PkiPlan
 from vpcmesh.pki.store import NodeSecret, Store
+from vpcmesh.planning import cloud as cloud_side
 from vpcmesh.planning.addresses import Plan
 from vpcmesh.rendering.render import FileMap, by_node, render_build
 
@@ -66,11 +67,14 @@ class Report:
     issue: dict[str, str]
     revoke: dict[str, str]
     dns: list[tuple[str, str, str]]  # (op, name, value)
+    cloud: list[cloud_side.CloudChange] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {"base": self.base, "nodes": [vars(n) for n in self.nodes],
                 "certificates": {"issue": self.issue, "revoke": self.revoke},
                 "dns": [{"op": o, "name": n, "value": v} for o, n, v in self.dns],
+                "cloud": [{"node": c.node, "add": list(c.added), "remove": list(c.removed)}
+                          for c in self.cloud],
                 "summary": self.summary()}
 
     def summary(self) -> dict[str, int]:
@@ -78,7 +82,8 @@ class Report:
                 "new": sum(n.change == "new" for n in self.nodes),
                 "removed": sum(n.change == "removed" for n in self.nodes),
                 "restarts": sum(n.restart for n in self.nodes),
-                "issue": len(self.issue), "revoke": len(self.revoke), "dns": len(self.dns)}
+                "issue": len(self.issue), "revoke": len(self.revoke), "dns": len(self.dns),
+                "cloud": sum(len(c.added) + len(c.removed) for c in self.cloud)}
 
 
 def _records(files: FileMap) -> dict[str, str]:
@@ -149,9 +154,11 @@ def compare(base_name: str, base: Preview | None, head: Preview) -> Report:
     dns += [("-", n, before[n]) for n in sorted(set(before) - set(after))]
     dns += [("~", n, after[n]) for n in sorted(set(after) & set(before))
             if after[n] != before[n]]
+    cloud = cloud_side.compare(cloud_side.cloud_plan(base.plan) if base else None,
+                               cloud_side.cloud_plan(head.plan))
     return Report(base_name, nodes, {h: str(d) for h, d in head.actions.issue.items()},
                   {h: str(d) for h, d in head.actions.revoke.items()},
-                  sorted(dns, key=lambda d: (d[1], d[0])))
+                  sorted(dns, key=lambda d: (d[1], d[0])), cloud)
 
 
 def text(report: Report) -> list[str]:
@@ -170,8 +177,12 @@ def text(report: Report) -> list[str]:
     for host, why in report.revoke.items():
         lines.append(f"  certificate: revoke {host} ({why})")
     lines += [f"  dns: {op} {name} A {value}" for op, name, value in report.dns]
+    for change in report.cloud:  # what someone must set in the clouds (vpcmesh cloud)
+        lines += [f"  cloud: {change.node}'s VPC: + {item}" for item in change.added]
+        lines += [f"  cloud: {change.node}'s VPC: - {item}" for item in change.removed]
     s = report.summary()
     lines.append(f"{s['changed']} node(s) change ({s['new']} new, {s['removed']} removed),"
                  f" {s['restarts']} restart(s), {s['issue']} certificate(s) to issue,"
-                 f" {s['revoke']} to revoke, {s['dns']} DNS change(s).")
+                 f" {s['revoke']} to revoke, {s['dns']} DNS change(s), {s['cloud']} cloud-side"
+                 " change(s).")
     return lines
