@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from ipaddress import IPv4Address, IPv4Network
 from pathlib import PurePosixPath
@@ -50,6 +51,29 @@ def check_mesh(mesh: Mesh) -> list[Problem]:
         problems.append(Problem(doc.at(["pki", "renew_before_days"]),
                                 "pki.renew_before_days must be shorter than pki.cert_validity_days,"
                                 " or every render renews every certificate"))
+    return problems + _check_dns_publish(mesh)
+
+
+_SECRET = re.compile(r"secret|token|password|passwd|(^|_)key$")
+
+
+def _check_dns_publish(mesh: Mesh) -> list[Problem]:
+    """The zone must hold the inner names, and no secret may sit in git: octoDNS reads
+    `env/NAME` values from the environment."""
+    publish, doc = mesh.dns_publish, mesh.doc
+    if publish is None:
+        return []
+    problems = []
+    if not (mesh.domain == publish.zone or mesh.domain.endswith("." + publish.zone)):
+        problems.append(Problem(doc.at(["dns", "publish", "zone"]),
+                                f"dns.publish.zone: {publish.zone} does not hold {mesh.domain};"
+                                " give the inner domain or a parent of it"))
+    for name, value in publish.settings:
+        if _SECRET.search(name.lower()) and not (isinstance(value, str)
+                                                 and value.startswith("env/")):
+            problems.append(Problem(doc.at(["dns", "publish", "settings", name]),
+                                    f"dns.publish.settings.{name} looks like a secret: never in"
+                                    f" git; write env/NAME and set NAME where octodns-sync runs"))
     return problems
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 from ipaddress import IPv4Address, IPv4Network
+from typing import Any
 
 from vpcmesh.model.yamlio import Document
 
@@ -65,6 +66,15 @@ class Vpn:
 
 
 @dataclass(frozen=True)
+class DnsPublish:
+    """Where octoDNS publishes the inner records (mesh.yaml dns.publish)."""
+
+    provider: str  # an octoDNS provider class
+    zone: str  # the zone at that provider: the inner domain or a parent of it
+    settings: tuple[tuple[str, str | int | bool], ...] = ()
+
+
+@dataclass(frozen=True)
 class Mesh:
     name: str
     domain: str
@@ -73,6 +83,7 @@ class Mesh:
     admins: tuple[str, ...]
     doc: Document = field(repr=False, compare=False)
     bundle_validity_days: int = 30
+    dns_publish: DnsPublish | None = None
 
 
 @dataclass(frozen=True)
@@ -131,7 +142,15 @@ def mesh_from(doc: Document) -> Mesh:
         admins=tuple(data["admins"]),
         doc=doc,
         bundle_validity_days=data.get("bundles", {}).get("validity_days", 30),
+        dns_publish=_dns_publish(data.get("dns", {}).get("publish"), data["domain"]),
     )
+
+
+def _dns_publish(data: dict[str, Any] | None, domain: str) -> DnsPublish | None:
+    if data is None:
+        return None
+    return DnsPublish(data["provider"], data.get("zone", domain),
+                      tuple(sorted(data.get("settings", {}).items())))
 
 
 def node_from(doc: Document) -> Node:

@@ -122,5 +122,11 @@ def render_build(plan: Plan, previous: State, store: Store,
     files[f"{DNS_DIR}/{plan.mesh.domain}.zone"] = _render(
         "zone.j2", mesh=plan.mesh, hub=plan.hub, records=recs, serial=serial)
     files[f"{DNS_DIR}/records.json"] = dns.records_json(plan, recs, serial)
+    publish = plan.mesh.dns_publish
+    if publish is not None:  # for octodns-sync: the records as a zone of its YamlProvider
+        files[f"{DNS_DIR}/octodns/config.yaml"] = _render("octodns-config.yaml.j2",
+                                                          publish=publish)
+        files[f"{DNS_DIR}/octodns/zones/{publish.zone}.yaml"] = dns.octodns_zone(
+            plan, recs, publish.zone)
     state = replace(previous, addresses=plan.addresses, dns_serial=serial, dns_digest=digest)
     return dict(sorted(files.items())), state
