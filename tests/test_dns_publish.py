@@ -130,3 +130,19 @@ dns:
     assert result.exit_code == 1
     assert "dns.publish.settings.key_secret looks like a secret: never in git" in result.stderr
     assert "dns.publish.zone: example.org does not hold inner.example.com" in result.stderr
+
+
+def test_a_parent_zone_gets_names_relative_to_it(example_repo: Path) -> None:
+    mesh = example_repo / "mesh/mesh.yaml"
+    mesh.write_text(mesh.read_text() + """
+dns:
+  publish:
+    provider: octodns_bind.Rfc2136Provider
+    zone: example.com
+    settings: {host: 10.0.0.2}
+""")
+    assert invoke("render", "--repo", example_repo).exit_code == 0
+    zone = (example_repo / "build/dns/octodns/zones/example.com.yaml").read_text()
+    assert "'redis.inner':\n  type: A\n  value: 172.16.0.10\n" in zone
+    config = (example_repo / "build/dns/octodns/config.yaml").read_text()
+    assert "\n  example.com.:\n" in config

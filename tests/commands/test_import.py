@@ -238,3 +238,12 @@ def test_a_drafted_mapping_lists_the_clients_and_imports_once_filled_in(
     draft.write_text("\n".join(out) + "\n")
     result = invoke(*args, "--repo", repo, "--mapping", draft)
     assert result.exit_code == 0, result.stderr
+
+
+def test_an_input_that_is_not_a_regular_file_is_refused(runbook: Path, tmp_path: Path) -> None:
+    (runbook / "server.conf").unlink()
+    (runbook / "server.conf").symlink_to("/dev/zero")  # would never end
+    result = invoke(*import_args(runbook, tmp_path / "mesh"))
+    assert result.exit_code == 1
+    assert "server.conf: not a regular file" in result.stderr
+    assert not (tmp_path / "mesh").exists()
