@@ -5,6 +5,7 @@ in no command line, message or state file."""
 
 from __future__ import annotations
 
+import json
 import os
 import stat
 from pathlib import Path
@@ -16,8 +17,13 @@ from conftest import KEYS, invoke
 from webserver import Server, nginx
 
 HOST = "tencent-hz-1"
-INSTALLED = "installed version 8 and restarted OpenVPN\n"  # the example's version
 TOKEN = "8f2c1e0d9b7a6c5e4f3a2b1c0d9e8f7a6b5c4d3e"  # what Gitea's tokens look like
+
+
+def _installed(build: Path) -> str:
+    """What the first pull of the example's bundle says (its version, as signed)."""
+    manifest = json.loads((build / HOST / "manifest.json").read_bytes())
+    return f"installed version {manifest['version']} and restarted OpenVPN\n"
 
 
 @pytest.fixture
@@ -66,7 +72,7 @@ def test_git_over_https_with_a_token_file(server: Server, build: Path, node: Pat
     token = secret_file(tmp_path, TOKEN + "\n")
     url = f"git+https://deploy@{server.base.removeprefix('https://')}/git/mesh"
     code, stderr = pull(url, node, build.parent / "mesh/signing.pub", "--token-file", token)
-    assert (code, stderr) == (0, INSTALLED)
+    assert (code, stderr) == (0, _installed(build))
     assert (node / "etc/openvpn/client/example.conf").exists()
     assert '"GET /git/mesh/info/refs?service=git-upload-pack HTTP/1.1" 401' in \
         server.access_log()
@@ -130,7 +136,7 @@ def test_static_https_with_an_auth_header(server: Server, build: Path, node: Pat
                                  " Unauthorized\n")
     header = secret_file(tmp_path, f"Authorization: Bearer {TOKEN}\n")
     code, stderr = pull(f"{server.base}/static", node, trust, "--header-file", header)
-    assert (code, stderr) == (0, INSTALLED)
+    assert (code, stderr) == (0, _installed(build))
     assert TOKEN not in everything_written(node)
 
 

@@ -55,7 +55,8 @@ def test_pull_from_a_folder_installs_and_then_does_nothing(build: Path, node: Pa
         "etc/hosts", "etc/openvpn/client/ca.crt", "etc/openvpn/client/example.conf",
         "etc/openvpn/client/tencent-hz-1.crt", "etc/openvpn/client/tencent-hz-1.key",
         "etc/openvpn/client/tls.key", "etc/sysctl.d/60-vpcmesh-example.conf",
-        "etc/systemd/system/openvpn-client@example.service.d/vpcmesh.conf"]
+        "etc/systemd/system/openvpn-client@example.service.d/vpcmesh.conf",
+        "etc/vpcmesh/firewall-example.nft"]
     assert (node / "etc/openvpn/client/tencent-hz-1.key").stat().st_mode & 0o777 == 0o600
     assert files["etc/hosts"].startswith(b"127.0.0.1 localhost\n# BEGIN vpcmesh example\n")
     assert pull(build, node) == (0, "")
