@@ -104,7 +104,8 @@ def test_a_rule_vpcmesh_does_not_write_is_refused() -> None:
     assert rules_of('# a comment\niifname "tun*" ip daddr 10.0.0.0/8 counter accept\n', "f") \
         == ['iifname "tun*" ip daddr 10.0.0.0/8 counter accept']
     for bad in ("flush ruleset", 'iifname "tun*" counter accept; flush ruleset',
-                "ip daddr 10.0.0.0/8 counter drop", 'iifname "eth0" counter accept'):
+                "ip daddr 10.0.0.0/8 counter drop", 'iifname "eth0" counter accept',
+                "counter accept", "ip saddr 0.0.0.0/0 counter accept"):
         with pytest.raises(VpcmeshError, match="not a forwarding rule vpcmesh writes"):
             rules_of(bad + "\n", "firewall-example.nft")
 

@@ -21,8 +21,9 @@ from vpcmesh.errors import VpcmeshError
 
 DOCKER = ("ip", "filter", "DOCKER-USER")
 # The only rules a bundle may carry (it is signed; this keeps a mistake from becoming an
-# arbitrary nft command): interface matches, one address prefix, counter, accept.
-_RULE = re.compile(r'^(iifname "tun\*" )?(oifname "tun\*" )?'
+# arbitrary nft command, or an accept of everything): a tunnel on one side at least, one
+# address prefix at most, counter, accept.
+_RULE = re.compile(r'^(iifname "tun\*" (oifname "tun\*" )?|oifname "tun\*" )'
                    r"(ip [sd]addr \d{1,3}(\.\d{1,3}){3}/\d{1,2} )?counter accept$")
 
 
