@@ -72,23 +72,29 @@ def _dig(port: int, name: str, kind: str = "A") -> list[str]:
     return sorted(out.split())
 
 
-def _sync(repo: Path) -> subprocess.CompletedProcess[str]:
+def _sync(repo: Path, secret: str | None = SECRET) -> subprocess.CompletedProcess[str]:
+    """octodns-sync as the README runs it, with the TSIG secret in the environment or not."""
     sync = Path(sys.executable).parent / "octodns-sync"
+    env = {k: v for k, v in os.environ.items() if k != "VPCMESH_TSIG"}
+    if secret is not None:
+        env["VPCMESH_TSIG"] = secret
     return subprocess.run([str(sync), "--config-file", "build/dns/octodns/config.yaml",
                            "--doit"], cwd=repo, capture_output=True, text=True, check=False,
-                          env={**os.environ, "VPCMESH_TSIG": SECRET})
+                          env=env)
+
+
+def _publish(repo: Path, zone: str, settings: str) -> None:
+    """mesh.yaml's dns.publish for octodns-bind's RFC 2136 provider."""
+    mesh = repo / "mesh/mesh.yaml"
+    mesh.write_text(mesh.read_text() + "\ndns:\n  publish:\n    provider:"
+                    " octodns_bind.Rfc2136Provider\n" + (f"    zone: {zone}\n" if zone else "")
+                    + f"    settings: {settings}\n")
 
 
 def test_octodns_publishes_the_records_and_their_changes(example_repo: Path, bind: int,
                                                         admin_key: Path) -> None:
-    mesh = example_repo / "mesh/mesh.yaml"
-    mesh.write_text(mesh.read_text() + f"""
-dns:
-  publish:
-    provider: octodns_bind.Rfc2136Provider
-    settings: {{host: 127.0.0.1, port: {bind}, key_name: vpcmesh,
-                key_secret: env/VPCMESH_TSIG, key_algorithm: hmac-sha256}}
-""")
+    _publish(example_repo, "", f"{{host: 127.0.0.1, port: {bind}, key_name: vpcmesh,"
+                               " key_secret: env/VPCMESH_TSIG, key_algorithm: hmac-sha256}")
     assert invoke("render", "--repo", example_repo).exit_code == 0
     config = (example_repo / "build/dns/octodns/config.yaml").read_text()
     assert SECRET not in config and 'key_secret: "env/VPCMESH_TSIG"' in config
@@ -109,23 +115,12 @@ dns:
     assert _dig(bind, "redis.inner.example.com") == ["172.18.0.10"]
     assert _dig(bind, "ucloud-hz-1.inner.example.com") == []
     # Without the key in the environment, BIND refuses and octodns-sync fails loudly.
-    env = {k: v for k, v in os.environ.items() if k != "VPCMESH_TSIG"}
-    failed = subprocess.run([str(Path(sys.executable).parent / "octodns-sync"),
-                             "--config-file", "build/dns/octodns/config.yaml", "--doit"],
-                            cwd=example_repo, capture_output=True, text=True, env=env,
-                            check=False)
-    assert failed.returncode != 0
+    assert _sync(example_repo, secret=None).returncode != 0
 
 
 def test_a_secret_in_mesh_yaml_is_refused(example_repo: Path) -> None:
-    mesh = example_repo / "mesh/mesh.yaml"
-    mesh.write_text(mesh.read_text() + """
-dns:
-  publish:
-    provider: octodns_bind.Rfc2136Provider
-    zone: example.org
-    settings: {host: 10.0.0.2, key_name: vpcmesh, key_secret: c2VjcmV0}
-""")
+    _publish(example_repo, "example.org", "{host: 10.0.0.2, key_name: vpcmesh,"
+                                          " key_secret: c2VjcmV0}")
     result = invoke("validate", "--repo", example_repo)
     assert result.exit_code == 1
     assert "dns.publish.settings.key_secret looks like a secret: never in git" in result.stderr
@@ -133,14 +128,7 @@ dns:
 
 
 def test_a_parent_zone_gets_names_relative_to_it(example_repo: Path) -> None:
-    mesh = example_repo / "mesh/mesh.yaml"
-    mesh.write_text(mesh.read_text() + """
-dns:
-  publish:
-    provider: octodns_bind.Rfc2136Provider
-    zone: example.com
-    settings: {host: 10.0.0.2}
-""")
+    _publish(example_repo, "example.com", "{host: 10.0.0.2}")
     assert invoke("render", "--repo", example_repo).exit_code == 0
     zone = (example_repo / "build/dns/octodns/zones/example.com.yaml").read_text()
     assert "'redis.inner':\n  type: A\n  value: 172.16.0.10\n" in zone
