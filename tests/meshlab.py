@@ -55,14 +55,23 @@ def lab_folder() -> Iterator[Path]:
         shutil.rmtree(root, ignore_errors=True)
 
 
+# The operator's --restart-cmd/--stop-cmd in a lab without systemd: one script for every
+# unit the agent runs, told apart by VPCMESH_UNIT as the README shows.
 STOP = """\
-if [ -f {pid} ]; then
-  kill "$(cat {pid})" 2>/dev/null
-  for i in $(seq 50); do kill -0 "$(cat {pid})" 2>/dev/null || break; sleep 0.1; done
-  rm -f {pid}
+pid={pid}
+case "$VPCMESH_UNIT" in vpcmesh-resolver@*) pid={pid}.resolver ;; esac
+if [ -f "$pid" ]; then
+  kill "$(cat "$pid")" 2>/dev/null
+  for i in $(seq 50); do kill -0 "$(cat "$pid")" 2>/dev/null || break; sleep 0.1; done
+  rm -f "$pid"
 fi
 """
 RESTART = STOP + """\
+case "$VPCMESH_UNIT" in vpcmesh-resolver@*)
+  unbound -d -p -c "$VPCMESH_CONF_DIR/$VPCMESH_CONFIG" >>{log}.resolver 2>&1 &
+  echo $! > "$pid"
+  exit 0 ;;
+esac
 exec openvpn --cd "$VPCMESH_CONF_DIR" --config "$VPCMESH_CONFIG" --daemon vpcmt \
   --writepid {pid} --log-append {log}
 """
@@ -87,12 +96,14 @@ def pid(vm: Vm) -> int:
     return int(vm.pidfile.read_text().split()[0])
 
 
-def compile_example(root: Path, algorithm: str = "ec-p256", vpn_extra: str = "") -> Path:
+def compile_example(root: Path, algorithm: str = "ec-p256", vpn_extra: str = "",
+                    mesh_extra: str = "") -> Path:
     """The example mesh with a fresh PKI, so the test never depends on today's date;
-    `vpn_extra` is YAML added under `vpn:` (such as a compat block)."""
+    `vpn_extra` is YAML added under `vpn:` (such as a compat block), `mesh_extra` at the
+    end of mesh.yaml."""
     repo = root / "repo"
     (repo / "mesh").mkdir(parents=True)
-    text = (EXAMPLE / "mesh/mesh.yaml").read_text()
+    text = (EXAMPLE / "mesh/mesh.yaml").read_text() + mesh_extra
     text = text.replace("  max_clients: 50\n", f"  max_clients: 50\n{vpn_extra}")
     (repo / "mesh/mesh.yaml").write_text(text.replace("algorithm: ec-p256",
                                                       f"algorithm: {algorithm}"))
@@ -110,8 +121,8 @@ def logs(lab: Lab) -> str:
 Puller = Callable[[Vm, Path, Path], tuple[int, str]]
 
 
-def bring_up(lab: Lab, lab_root: Path, repo: Path, remote: Path,
-             puller: Puller = pull) -> tuple[Vm, list[Vm]]:
+def bring_up(lab: Lab, lab_root: Path, repo: Path, remote: Path, puller: Puller = pull,
+             said: str = "installed version 1 and restarted OpenVPN\n") -> tuple[Vm, list[Vm]]:
     nodes = {p.stem: load(f"nodes/{p.name}", p.read_bytes()).data for p in (repo / "nodes").glob("*.yaml")}
     hub_name = next(h for h, n in nodes.items() if n["role"] == "hub")
     for i, (host, node) in enumerate(sorted(nodes.items())):
@@ -126,8 +137,7 @@ def bring_up(lab: Lab, lab_root: Path, repo: Path, remote: Path,
     spokes = [vm for name, vm in lab.vms.items() if name != hub_name]
     for vm in [hub, *spokes]:  # the hub first: a spoke's health check needs its tunnel
         code, stderr = puller(vm, remote, repo)
-        assert (code, stderr) == (0, "installed version 1 and restarted OpenVPN\n"), \
-            f"{vm.name}: {code} {stderr}\n{logs(lab)}"
+        assert (code, stderr) == (0, said), f"{vm.name}: {code} {stderr}\n{logs(lab)}"
     return hub, spokes
 
 

@@ -33,6 +33,14 @@ class Target:
     def firewall(self) -> Path:
         return self.hosts.parent / f"vpcmesh/firewall-{self.mesh}.nft"
 
+    @property
+    def resolver_dir(self) -> Path:
+        return self.hosts.parent.parent / names.resolver_dir(self.mesh)
+
+    @property
+    def unit_dir(self) -> Path:
+        return self.hosts.parent / "systemd/system"
+
     @classmethod
     def of_state(cls, state: AgentState, conf_dir: Path, root: Path) -> Target:
         """Where the installed version lives, from the agent's state alone."""
@@ -80,6 +88,10 @@ def layout(target: Target, files: dict[str, bytes], secrets: dict[str, str]) -> 
             out[target.dropin] = (data, 0o644)
         elif rel == names.FIREWALL:
             out[target.firewall] = (data, 0o644)
+        elif rel.startswith(names.RESOLVER_PREFIX):
+            out[target.resolver_dir / rel.removeprefix(names.RESOLVER_PREFIX)] = (data, 0o644)
+        elif rel == names.RESOLVER_SERVICE:
+            out[target.unit_dir / rel.removeprefix("systemd/")] = (data, 0o644)
         elif rel == names.HOSTS:
             current = target.hosts.read_text() if target.hosts.exists() else ""
             out[target.hosts] = (splice_hosts(current, data.decode(), target.mesh).encode(),
@@ -171,7 +183,8 @@ class Installer:
     def reload_systemd(self) -> None:
         """Before a restart, so the unit runs with its new drop-in (only on the real /)."""
         if self.root == system.REAL_ROOT and system.has_systemd() and any(
-                p.parent.name.endswith(".service.d") for p in self.changes):
+                p.parent.name.endswith(".service.d") or p.name.endswith(".service")
+                for p in self.changed):
             system.daemon_reload()
 
     def apply_sysctl(self) -> None:

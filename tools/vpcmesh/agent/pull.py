@@ -11,8 +11,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NoReturn
 
-from vpcmesh.agent import firewall, leave, report, system
+from vpcmesh.agent import firewall, leave, report, resolver, system
 from vpcmesh.agent.install import Installer, Target, layout
+from vpcmesh.agent.resolver import Resolver
 from vpcmesh.agent.service import Health, Service, ServiceOptions, impact
 from vpcmesh.agent.sources import NotInSource, Source
 from vpcmesh.agent.state import (
@@ -52,6 +53,7 @@ class PullResult:
     openvpn_changed: bool = False
     reconnected: tuple[str, ...] = ()  # spokes a hub asked to reconnect, without a restart
     cut_off: tuple[str, ...] = ()  # spokes a hub dropped: removed, or revoked
+    units: tuple[str, ...] = ()  # other units (the resolver) this pull restarted
 
 
 RETRY_FIRST = dt.timedelta(minutes=2)  # one timer period
@@ -127,7 +129,7 @@ def _recheck(state: AgentState, opts: PullOptions) -> PullResult:
     if not state.waiting:
         return PullResult("unchanged", state.version)
     conf_dir = state_conf_dir(opts.root, state)
-    service = Service(opts.service, Target.of_state(state, conf_dir, opts.root),
+    service = Service.openvpn(opts.service, Target.of_state(state, conf_dir, opts.root),
                       unit=state.unit, address=state.vpn_address, mesh=state.mesh)
     if service.probe() is Health.UP:
         write_agent_state(opts.root, replace(state, health=HEALTHY, last_error=None))
@@ -180,6 +182,9 @@ def pull(source: Source, opts: PullOptions, now: dt.datetime) -> PullResult:
     opened = sops.decrypt(files[names.SECRETS], f"{opts.hostname}/{names.SECRETS}",
                           opts.age_key)
     target = Target.of(manifest, opts.root)
+    units = resolver.resolvers(opts.service, manifest.body.units, target.resolver_dir,
+                               manifest.body.mesh)
+    resolver.require_programs(units, opts.service, opts.root)  # before anything changes
     hub = manifest.body.role == "hub"
     config = fleet.config_digest(manifest.body.files)
     installer = Installer(opts.root, layout(target, files, _secret_files(opened)), state.files)
@@ -189,7 +194,7 @@ def pull(source: Source, opts: PullOptions, now: dt.datetime) -> PullResult:
                    expires=manifest.expires,
                    unit=manifest.unit, vpn_address=manifest.body.vpn_address, health=HEALTHY,
                    failed_version=None, attempts=0, next_retry=None, last_error=None,
-                   config=config)
+                   config=config, units=tuple(u.unit for u in units))
     if not installer.pending:
         write_agent_state(opts.root, replace(done, health=state.health or HEALTHY))
         return PullResult("recorded", version)  # the report follows in observe.record
@@ -202,26 +207,54 @@ def pull(source: Source, opts: PullOptions, now: dt.datetime) -> PullResult:
     else:  # before the restart: the config includes it
         report.write_report(target.conf_dir, config, version, True)
     installer.reload_systemd()
-    service = Service(opts.service, target, unit=manifest.unit,
+    service = Service.openvpn(opts.service, target, unit=manifest.unit,
                       address=manifest.body.vpn_address, mesh=manifest.body.mesh)
     effect = impact(installer, target, manifest.body.role == "hub")
     service.disconnect(effect)
+    restarted: list[Service] = []
+    found = Health.UP
     if effect.restart:
         service.restart()
+        restarted.append(service)
         found = service.health()
         if found is Health.DOWN:
-            _roll_back(installer, service, state, version, now, opts, target)
-        if found is Health.WAITING:
-            write_agent_state(opts.root, replace(done, health=WAITING, last_error=(
-                f"version {version}: OpenVPN runs, but its tunnel is not up yet")))
-            raise VpcmeshError.at(str(target.conf_dir), f"version {version} is installed and"
-                                  " OpenVPN runs, but its tunnel did not come up within"
-                                  f" {opts.service.health_timeout:g}s (has the hub pulled its"
-                                  " bundle with this node?); keeping it, OpenVPN keeps trying")
+            _roll_back(installer, service, restarted, state, version, now, opts)
+    # Then each other unit whose files changed (or that is new), one after the other.
+    for unit in units:
+        if unit.unit in state.units and not _touches(installer, target, unit):
+            continue
+        unit.restart()
+        restarted.append(unit)
+        if unit.health() is not Health.UP:
+            _roll_back(installer, unit, restarted, state, version, now, opts)
+    _stop_gone(state, units, opts, target)
+    if effect.restart and found is Health.WAITING:
+        write_agent_state(opts.root, replace(done, health=WAITING, last_error=(
+            f"version {version}: OpenVPN runs, but its tunnel is not up yet")))
+        raise VpcmeshError.at(str(target.conf_dir), f"version {version} is installed and"
+                              " OpenVPN runs, but its tunnel did not come up within"
+                              f" {opts.service.health_timeout:g}s (has the hub pulled its"
+                              " bundle with this node?); keeping it, OpenVPN keeps trying")
     installer.apply_sysctl()
     write_agent_state(opts.root, done)
     return PullResult("installed", version, effect.restart, effect.openvpn, effect.reconnect,
-                      effect.drop)
+                      effect.drop, tuple(u.unit for u in restarted if u is not service))
+
+
+def ensure_enabled(opts: PullOptions) -> tuple[str, ...]:
+    """After every pull: the installed units enabled, so that a reboot brings the tunnel
+    (and the resolver) back by itself instead of waiting for someone to notice. Only under
+    systemd on the real /, and not when the operator's --restart-cmd runs the units."""
+    state = read_agent_state(opts.root)
+    if (not state.unit or opts.root != system.REAL_ROOT or not system.has_systemd()
+            or opts.service.restart_cmd is not None):
+        return ()
+    enabled = []
+    for unit in (state.unit, *state.units):
+        if system.systemctl("is-enabled", "--quiet", unit) != 0 and \
+                system.systemctl("enable", unit) == 0:
+            enabled.append(unit)
+    return tuple(enabled)
 
 
 def ensure_firewall(opts: PullOptions) -> firewall.Applied | None:
@@ -241,23 +274,48 @@ def ensure_firewall(opts: PullOptions) -> firewall.Applied | None:
     return firewall.apply(state.mesh, rules)
 
 
-def _roll_back(installer: Installer, service: Service, state: AgentState, version: int,
-               now: dt.datetime, opts: PullOptions, target: Target) -> NoReturn:
-    """This config cannot start: the previous files back (or, on a first install, none and
-    the unit stopped), and the version retried later, with backoff."""
+def _touches(installer: Installer, target: Target, unit: Service) -> bool:
+    """Whether this install changed the unit's own files (or its unit file)."""
+    return any(unit.conf_dir in p.parents or p.parent == target.unit_dir
+               for p in installer.changed)
+
+
+def _stop_gone(state: AgentState, units: list[Resolver], opts: PullOptions,
+               target: Target) -> None:
+    """Units the installed version ran and the new one does not: stopped, and disabled."""
+    kept = {u.unit for u in units}
+    for name in state.units:
+        if name not in kept:
+            resolver.gone(opts.service, name, target.resolver_dir, state.mesh, opts.root)
+
+
+def _roll_back(installer: Installer, failed: Service, restarted: list[Service],
+               state: AgentState, version: int, now: dt.datetime,
+               opts: PullOptions) -> NoReturn:
+    """A unit of this version cannot start: the previous files back, and each unit this pull
+    restarted restarted again on them (stopped, if the previous version did not run it);
+    the version is retried later, with backoff."""
     installer.restore()
+    conf_dir = state_conf_dir(opts.root, state)
+    if state.version and state.config and conf_dir.name == "client":
+        report.write_report(conf_dir, state.config, state.version, False)
+    for unit in restarted:
+        (unit.restart if state.version and unit.unit in (state.unit, *state.units)
+         else unit.stop)()
+    what = ", ".join(u.unit for u in restarted)
     if state.version:
-        if state.config and target.conf_dir.name == "client":
-            report.write_report(target.conf_dir, state.config, state.version, False)
-        service.restart()
-        after = f"restored version {state.version} and restarted it"
+        after = (f"restored version {state.version} and restarted"
+                 f" {'it' if restarted == [failed] else what}")
     else:
-        service.stop()
-        after = "nothing was installed before, so OpenVPN is stopped"
+        after = ("nothing was installed before, so OpenVPN is stopped"
+                 if restarted == [failed] else
+                 f"nothing was installed before, so {what} are stopped")
     attempts = state.attempts + 1 if state.failed_version == version else 1
     retry = contract.format_time(now + retry_after(attempts))
-    message = (f"version {version} did not start within {opts.service.health_timeout:g}s;"
-               f" {after}; trying it again after {retry}")
+    # OpenVPN is the bundle's first unit; another one is named.
+    named = "" if failed.conf_dir.parent.name == "openvpn" else f" ({failed.unit})"
+    message = (f"version {version}{named} did not start within"
+               f" {opts.service.health_timeout:g}s; {after}; trying it again after {retry}")
     write_agent_state(opts.root, replace(state, failed_version=version, attempts=attempts,
                                          next_retry=retry, last_error=message))
-    raise VpcmeshError.at(str(target.conf_dir), message)
+    raise VpcmeshError.at(str(failed.conf_dir), message)

@@ -91,12 +91,21 @@ def impact(installer: Installer, target: Target, hub: bool) -> Impact:
 
 
 class Service:
-    def __init__(self, opts: ServiceOptions, target: Target, unit: str, address: str,
-                 mesh: str) -> None:
-        self.opts, self.target = opts, target
+    """One unit the agent runs: OpenVPN here, the resolver in agent/resolver.py. The
+    operator's --restart-cmd, --stop-cmd and --health-cmd run once per unit, with
+    VPCMESH_UNIT naming it and VPCMESH_CONF_DIR/VPCMESH_CONFIG its files."""
+
+    def __init__(self, opts: ServiceOptions, unit: str, address: str, mesh: str,
+                 conf_dir: Path, config: str) -> None:
+        self.opts, self.conf_dir = opts, conf_dir
         self.unit, self.mesh, self.address = unit, mesh, address
-        self.env = {"VPCMESH_CONF_DIR": str(target.conf_dir), "VPCMESH_CONFIG": target.config,
+        self.env = {"VPCMESH_CONF_DIR": str(conf_dir), "VPCMESH_CONFIG": config,
                     "VPCMESH_MESH": mesh, "VPCMESH_UNIT": unit}
+
+    @classmethod
+    def openvpn(cls, opts: ServiceOptions, target: Target, unit: str, address: str,
+                mesh: str) -> Service:
+        return cls(opts, unit, address, mesh, target.conf_dir, target.config)
 
     def _control(self, verb: str, command: str | None) -> None:
         """`systemctl VERB unit`, or the operator's command for it; its exit status shows
@@ -106,7 +115,7 @@ class Service:
             code = system.systemctl(verb, self.unit)
         else:
             code = system.shell(command, self.env)
-        log.info("OpenVPN %s (%s): exit %d", verb, command, code)
+        log.info("%s %s (%s): exit %d", self.unit, verb, command, code)
 
     def restart(self) -> None:
         self._control("restart", self.opts.restart_cmd)
@@ -122,7 +131,7 @@ class Service:
         if not effect.reconnect and not effect.drop:
             return
         try:
-            with Management(self.target.conf_dir / f"{self.mesh}.mgmt") as management:
+            with Management(self.conf_dir / f"{self.mesh}.mgmt") as management:
                 for name in effect.reconnect:
                     count = management.disconnect(name)
                     log.info("asked %s to reconnect (%d session(s)) for its new ccd file",

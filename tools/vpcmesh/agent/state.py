@@ -36,6 +36,7 @@ class AgentState:
     attempts: int = 0  # how often failed_version failed
     next_retry: str | None = None  # not before this time (UTC)
     last_error: str | None = None
+    units: tuple[str, ...] = ()  # units besides OpenVPN the installed version runs
     config: str = ""  # digest of the installed OpenVPN files (bundle/fleet.py), reported
     checked_at: str = ""  # the last pull, whatever its result
     succeeded_at: str = ""  # the last pull that ended well
@@ -61,8 +62,9 @@ def fleet_path(root: Path) -> Path:
 
 _OPTIONAL_STR = (str, type(None))
 _TYPES: dict[str, type | tuple[type, ...]] = {
-    "version": int, "attempts": int, "files": list, "failed_version": (int, type(None)),
-    "etag": _OPTIONAL_STR, "next_retry": _OPTIONAL_STR, "last_error": _OPTIONAL_STR}
+    "version": int, "attempts": int, "files": list, "units": list,
+    "failed_version": (int, type(None)), "etag": _OPTIONAL_STR, "next_retry": _OPTIONAL_STR,
+    "last_error": _OPTIONAL_STR}
 
 
 def read_agent_state(root: Path, repair: bool = True) -> AgentState:
@@ -81,6 +83,7 @@ def read_agent_state(root: Path, repair: bool = True) -> AgentState:
             if not isinstance(value, _TYPES.get(key, str)) or isinstance(value, bool):
                 raise ValueError(f"{key} has the wrong type")
         known["files"] = tuple(str(f) for f in known.get("files") or ())
+        known["units"] = tuple(str(u) for u in known.get("units") or ())
         return AgentState(**known)
     except (OSError, ValueError, UnicodeDecodeError) as exc:
         if not repair:

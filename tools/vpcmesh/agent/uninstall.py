@@ -10,7 +10,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from vpcmesh.agent import firewall, system
+from vpcmesh.agent import firewall, resolver, system
 from vpcmesh.agent.bootstrap import CONFIG_DIR, UNIT_FILES
 from vpcmesh.agent.install import Target, put_file, splice_hosts
 from vpcmesh.agent.service import Service, ServiceOptions
@@ -57,9 +57,11 @@ def _bundle(root: Path, service: ServiceOptions, real: bool, rules: bool,
     if not state.unit:
         return None
     target = Target.of_state(state, state_conf_dir(root, state), root)
-    Service(service, target, state.unit, state.vpn_address, state.mesh).stop()
+    Service.openvpn(service, target, state.unit, state.vpn_address, state.mesh).stop()
     if real:
         system.systemctl("disable", state.unit)
+    for unit in state.units:  # the resolver
+        resolver.gone(service, unit, target.resolver_dir, state.mesh, root)
     for rel in state.files:
         _remove(root / rel, out)
     for name in (names.REPORT, names.PEERS_DIR, f"{state.mesh}.mgmt"):

@@ -37,6 +37,11 @@ _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _ADDRESS = re.compile(r"^\d{1,3}(\.\d{1,3}){3}$")
 _CONFIG = re.compile(r"^[a-z0-9][a-z0-9-]*\.conf$")
 _PATH_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
+_UNIT = re.compile(r"^[a-z0-9][a-z0-9-]*@[a-z0-9][a-z0-9-]*$")
+# The units besides OpenVPN an agent knows how to run; a manifest naming another is refused
+# (an older agent must not half-apply a bundle it does not understand).
+UNIT_KINDS = ("resolver",)
+MAX_UNITS = 16
 
 
 @dataclass(frozen=True)
@@ -50,6 +55,18 @@ class FileEntry:
 
 
 @dataclass(frozen=True)
+class Unit:
+    """A service besides OpenVPN that the agent runs from the bundle's files."""
+
+    kind: str  # "resolver": unbound, from the bundle's resolver/ files
+    name: str  # its systemd unit, such as vpcmesh-resolver@hangzhou
+    listen: str  # the address its health check asks
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": self.kind, "name": self.name, "listen": self.listen}
+
+
+@dataclass(frozen=True)
 class Body:
     """What the compiler decides of a bundle; its digest says whether it needs signing."""
 
@@ -60,13 +77,20 @@ class Body:
     config: str  # <mesh>.conf
     vpn_address: str
     files: Mapping[str, FileEntry]
+    units: tuple[Unit, ...] = ()
 
     def as_json(self) -> dict[str, Any]:
-        return {"mesh": self.mesh, "hostname": self.hostname, "role": self.role,
-                "openvpn_dir": self.openvpn_dir, "config": self.config,
-                "vpn_address": self.vpn_address,
-                "files": {rel: {"sha256": e.sha256, "size": e.size}
-                          for rel, e in sorted(self.files.items())}}
+        out: dict[str, Any] = {
+            "mesh": self.mesh, "hostname": self.hostname, "role": self.role,
+            "openvpn_dir": self.openvpn_dir, "config": self.config,
+            "vpn_address": self.vpn_address,
+            "files": {rel: {"sha256": e.sha256, "size": e.size}
+                      for rel, e in sorted(self.files.items())}}
+        # Only when there are any: a bundle without them keeps its bytes (and signature),
+        # and an agent from before units ignores the field rather than misreading it.
+        if self.units:
+            out["units"] = [u.as_json() for u in self.units]
+        return out
 
     def digest(self) -> str:
         return hashlib.sha256(canonical(self.as_json())).hexdigest()
@@ -168,6 +192,22 @@ class _Fields:
             raise self._bad("files", f"add up to {total} bytes, more than {MAX_TOTAL}")
         return out
 
+    def units(self) -> tuple[Unit, ...]:
+        raw = self.data.get("units", [])
+        if not isinstance(raw, list) or len(raw) > MAX_UNITS:
+            raise self._bad("units", f"is not a list of at most {MAX_UNITS} units")
+        out = []
+        for item in raw:
+            entry = _Fields(item, self.where)
+            kind = entry.text("kind")
+            if kind not in UNIT_KINDS:
+                raise self._bad("units", f"names a unit of kind '{kind}', which this agent"
+                                         " does not run; upgrade vpcmesh on this node")
+            out.append(Unit(kind, entry.text("name", _UNIT), entry.text("listen", _ADDRESS)))
+        if len({u.name for u in out}) != len(out):
+            raise self._bad("units", "names a unit twice")
+        return tuple(out)
+
 
 def parse(data: bytes, where: str) -> Manifest:
     """The manifest's bytes as a typed Manifest, or a located error saying what is wrong."""
@@ -187,7 +227,7 @@ def parse(data: bytes, where: str) -> Manifest:
                           f" '{openvpn_dir}'")
     body = Body(fields.text("mesh", NAME), fields.text("hostname", NAME), role, openvpn_dir,
                 fields.text("config", _CONFIG), fields.text("vpn_address", _ADDRESS),
-                fields.files())
+                fields.files(), fields.units())
     return Manifest(body, fields.number("version"), fields.text("commit"),
                     fields.time("signed_at"), fields.time("expires"), found)
 

@@ -14,6 +14,14 @@ SYSTEMD_DROPIN = "systemd/vpcmesh.conf"
 # Forwarding rules between the tunnel and the node's subnets, which the agent puts first in
 # Docker's DOCKER-USER chain (agent/firewall.py); installed as /etc/vpcmesh/firewall-MESH.nft.
 FIREWALL = "firewall.nft"
+# mesh.yaml dns.resolver: vpcmesh's resolver (unbound), one more unit the agent runs. Its files
+# go to /etc/vpcmesh/resolver-MESH/ and its template unit to /etc/systemd/system/.
+RESOLVER_PREFIX = "resolver/"
+RESOLVER_CONFIG = "unbound.conf"
+RESOLVER_SERVICE = "systemd/vpcmesh-resolver@.service"
+# A spoke's OpenVPN `up` script: where systemd-resolved runs, it routes the inner domain (and
+# only it) to the hub's resolver over this tunnel.
+DNS_UP = "vpcmesh-dns.sh"
 FLEET = "fleet.json"  # the mesh as published (bundle/fleet.py); kept in the agent's state dir
 # A hub's client-connect/disconnect script: it records what each spoke reports (its
 # UV_VPCMESH_* peer info) under PEERS_DIR, next to the server config, for `vpcmesh status`.
@@ -33,3 +41,12 @@ SECRET_FILES_KEY = "files"
 def dropin_path(unit: str) -> str:
     """Where the bundle's systemd drop-in goes for `unit`, relative to the root."""
     return f"etc/systemd/system/{unit}.service.d/vpcmesh.conf"
+
+
+def resolver_unit(mesh: str) -> str:
+    return f"vpcmesh-resolver@{mesh}"
+
+
+def resolver_dir(mesh: str) -> str:
+    """Where the resolver's files go, relative to the root."""
+    return f"etc/vpcmesh/resolver-{mesh}"

@@ -11,7 +11,7 @@ import click
 
 from vpcmesh import clock
 from vpcmesh.agent import observe
-from vpcmesh.agent.pull import PullOptions, ensure_firewall, pull
+from vpcmesh.agent.pull import PullOptions, ensure_enabled, ensure_firewall, pull
 from vpcmesh.agent.sources import NO_CREDENTIALS, Credentials, open_source
 from vpcmesh.agent.state import STATE_DIR, locked, read_agent_state
 from vpcmesh.errors import VpcmeshError
@@ -42,6 +42,7 @@ def _once(source_spec: str, ref: str, opts: PullOptions, credentials: Credential
                                  credentials)
             result = pull(source, opts, now)
             applied = ensure_firewall(opts) if result.outcome != "removed" else None
+            enabled = ensure_enabled(opts) if result.outcome != "removed" else ()
         except VpcmeshError as exc:
             observe.record(opts, now, str(exc).splitlines()[0])
             raise
@@ -52,6 +53,8 @@ def _once(source_spec: str, ref: str, opts: PullOptions, credentials: Credential
                        err=True)
             return result.outcome
         observe.record(opts, now, None)
+        for unit in enabled:
+            click.echo(f"enabled {unit} at boot", err=True)
         if applied is not None and applied.changed:
             click.echo(f"forwarding rules put first in {applied.chain}" if applied.chain else
                        "forwarding rules removed (Docker's DOCKER-USER chain is gone)",
@@ -66,6 +69,8 @@ def _once(source_spec: str, ref: str, opts: PullOptions, credentials: Credential
                 how += f"; asked {', '.join(result.reconnected)} to reconnect"
             if result.cut_off:
                 how += f"; cut off {', '.join(result.cut_off)}"
+        if result.units:
+            how += f"; (re)started {', '.join(result.units)}"
         click.echo(f"installed version {result.version}{how}", err=True)
     else:
         log.info("%s at version %d", result.outcome, result.version)

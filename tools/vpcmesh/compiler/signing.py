@@ -16,11 +16,13 @@ from vpcmesh.bundle.manifest import (
     Body,
     FileEntry,
     Manifest,
+    Unit,
     format_time,
     parse_time,
 )
 from vpcmesh.bundle.removal import Removal
 from vpcmesh.model.state import Signed, SignedRemoval
+from vpcmesh.model.types import Node
 from vpcmesh.planning.addresses import Plan
 from vpcmesh.rendering.render import FileMap, by_node, conf_dir
 
@@ -42,11 +44,19 @@ class Pending:
     due: list[str]
 
 
+def _units(plan: Plan, node: Node) -> tuple[Unit, ...]:
+    """The units the agent runs besides OpenVPN, each with where its health check asks."""
+    if not plan.mesh.dns_resolver:
+        return ()
+    return (Unit("resolver", names.resolver_unit(plan.mesh.name), str(node.private_address)),)
+
+
 def _bodies(plan: Plan, files: FileMap) -> dict[str, Body]:
     hosts = {n.hostname: n for n in plan.nodes}
     return {host: Body(plan.mesh.name, host, hosts[host].role.value, conf_dir(hosts[host]),
                        f"{plan.mesh.name}.conf", str(plan.addresses[host]),
-                       {rel: FileEntry.of(data) for rel, data in sorted(node_files.items())})
+                       {rel: FileEntry.of(data) for rel, data in sorted(node_files.items())},
+                       _units(plan, hosts[host]))
             for host, node_files in by_node(files).items() if host in hosts}
 
 

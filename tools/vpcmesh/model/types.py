@@ -84,6 +84,8 @@ class Mesh:
     doc: Document = field(repr=False, compare=False)
     bundle_validity_days: int = 30
     dns_publish: DnsPublish | None = None
+    # mesh.yaml dns.resolver: every node runs vpcmesh's resolver (unbound) for the inner zone
+    dns_resolver: bool = False
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,7 @@ def mesh_from(doc: Document) -> Mesh:
         doc=doc,
         bundle_validity_days=data.get("bundles", {}).get("validity_days", 30),
         dns_publish=_dns_publish(data.get("dns", {}).get("publish"), data["domain"]),
+        dns_resolver=bool(data.get("dns", {}).get("resolver", False)),
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 
 from vpcmesh.planning.addresses import Plan
 
@@ -33,6 +33,37 @@ def records(plan: Plan) -> list[Record]:
         out.extend(Record(s.name, f"{s.name}.{domain}", node.private_address, node.hostname,
                           "service", s.port) for s in node.services)
     return sorted(out, key=lambda r: r.name)
+
+
+# Who may ask vpcmesh's resolver, besides the mesh's own networks: this host, and the private
+# ranges a VPC, a container bridge or a carrier-grade NAT gives out.
+LOCAL_CLIENTS = tuple(IPv4Network(n) for n in ("127.0.0.0/8", "10.0.0.0/8", "172.16.0.0/12",
+                                                "192.168.0.0/16", "100.64.0.0/10"))
+RESOLVER_TTL = 60  # seconds a spoke keeps an answer before it asks a hub again
+
+
+def resolver_clients(plan: Plan) -> list[IPv4Network]:
+    """The networks the resolver answers, without one already inside another."""
+    wanted = [*LOCAL_CLIENTS, plan.mesh.vpn.network, *(s for n in plan.nodes for s in n.subnets)]
+    kept: list[IPv4Network] = []
+    for net in sorted(set(wanted), key=lambda n: (n.prefixlen, n.network_address)):
+        if not any(net.subnet_of(k) for k in kept):
+            kept.append(net)
+    return sorted(kept, key=lambda n: (n.network_address, n.prefixlen))
+
+
+def resolver_listen(plan: Plan, hostname: str) -> list[IPv4Address]:
+    """A hub listens on its tunnel address (for spokes) and its private one (for its VPC);
+    a spoke on its private address (for its containers and its VPC)."""
+    node = next(n for n in plan.nodes if n.hostname == hostname)
+    if node.is_hub:
+        return [plan.addresses[hostname], node.private_address]
+    return [node.private_address]
+
+
+def resolver_hubs(plan: Plan) -> list[IPv4Address]:
+    """The hubs' resolvers, at their tunnel addresses."""
+    return [plan.addresses[plan.hub.hostname]]
 
 
 def digest(recs: list[Record]) -> str:

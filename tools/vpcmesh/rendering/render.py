@@ -83,7 +83,18 @@ def _openvpn_files(plan: Plan, node: Node, store: Store) -> FileMap:
                 serial=_serial(store, spoke.hostname))
     else:
         files[f"openvpn/{mesh.name}.conf"] = _render("client.conf.j2", **common)
+        if mesh.dns_resolver:
+            files[f"{names.OPENVPN_PREFIX}{names.DNS_UP}"] = _render(
+                "dns-up.sh.j2", mesh=mesh, hubs=dns.resolver_hubs(plan))
     return files
+
+
+def _resolver_files(plan: Plan, node: Node, recs: list[dns.Record], serial: int) -> FileMap:
+    """mesh.yaml dns.resolver: the node's unbound.conf (its unit file is shared)."""
+    return {f"{names.RESOLVER_PREFIX}{names.RESOLVER_CONFIG}": _render(
+        "unbound.conf.j2", mesh=plan.mesh, node=node, records=recs, serial=serial,
+        ttl=dns.RESOLVER_TTL, listen=dns.resolver_listen(plan, node.hostname),
+        allowed=dns.resolver_clients(plan), hubs=dns.resolver_hubs(plan))}
 
 
 def by_node(files: FileMap) -> dict[str, FileMap]:
@@ -106,6 +117,8 @@ def render_build(plan: Plan, previous: State, store: Store,
     shared = {names.HOSTS: _render("hosts.j2", mesh=plan.mesh, records=recs),
               names.SYSCTL: _render("sysctl.conf.j2", mesh=plan.mesh),
               names.SYSTEMD_DROPIN: _render("systemd-dropin.conf.j2", mesh=plan.mesh)}
+    if plan.mesh.dns_resolver:
+        shared[names.RESOLVER_SERVICE] = _render("resolver.service.j2")
     wanted = [n for n in plan.nodes if only is None or n.hostname in only]
     # A hub's fleet.json holds every node's config digest: with the hub, all are rendered.
     openvpn = {n.hostname: _openvpn_files(plan, n, store)
@@ -115,6 +128,8 @@ def render_build(plan: Plan, previous: State, store: Store,
         node_files = {**openvpn[node.hostname], names.SECRETS:
                       store.secrets[node.hostname].data, **shared,
                       names.FIREWALL: _render("firewall.nft.j2", node=node, mesh=plan.mesh)}
+        if plan.mesh.dns_resolver:
+            node_files.update(_resolver_files(plan, node, recs, serial))
         if node.is_hub:
             node_files[names.FLEET] = fleet.published(plan, store, openvpn).to_bytes()
         for rel, data in node_files.items():
