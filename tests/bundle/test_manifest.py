@@ -65,6 +65,15 @@ def _message(change: Callable[[dict[str, object]], None], build: Path) -> str:
     (lambda m: m["files"].update({"big": {"sha256": "0" * 64, "size": 1 << 30}}),
      "SRC: manifest field 'files' lists big at 1073741824 bytes, over 1048576; refusing the"
      " bundle"),
+    (lambda m: m.update(units=[{"kind": "wireguard", "name": "wg@x", "listen": "10.0.0.1"}]),
+     "SRC: manifest field 'units' names a unit of kind 'wireguard', which this agent does not"
+     " run; upgrade vpcmesh on this node; refusing the bundle"),
+    (lambda m: m.update(units=[{"kind": "resolver", "name": "x; reboot", "listen": "10.0.0.1"}]),
+     "SRC: manifest field 'name' is missing or malformed; refusing the bundle"),
+    (lambda m: m.update(units=[{"kind": "resolver", "name": "r@x", "listen": "10.0.0.1"}] * 2),
+     "SRC: manifest field 'units' names a unit twice; refusing the bundle"),
+    (lambda m: m.update(units={"kind": "resolver"}),
+     "SRC: manifest field 'units' is not a list of at most 16 units; refusing the bundle"),
 ])
 def test_a_manifest_the_agent_cannot_understand_is_refused_by_field(
         build: Path, change: Callable[[dict[str, object]], None], expected: str) -> None:
@@ -93,3 +102,16 @@ def test_a_signed_manifest_of_a_newer_format_is_refused_by_pull(build: Path,
         1, f"{build}: manifest format 2, but this agent reads format 1; upgrade vpcmesh on"
            " this node\n")
     assert not (root / "etc").exists()
+
+
+def test_units_are_listed_only_when_there_are_any(build: Path) -> None:
+    """A bundle without units keeps the manifest an agent from before units reads; one with
+    the resolver lists it, and parses back byte for byte."""
+    raw = json.loads((build / HOST / "manifest.json").read_bytes())
+    assert "units" not in raw
+    raw["units"] = [{"kind": "resolver", "listen": "172.17.0.10",
+                     "name": "vpcmesh-resolver@example"}]
+    parsed = contract.parse(contract.canonical(raw), "SRC")
+    assert parsed.body.units == (contract.Unit("resolver", "vpcmesh-resolver@example",
+                                               "172.17.0.10"),)
+    assert parsed.to_bytes() == contract.canonical(raw)

@@ -56,3 +56,32 @@ def test_without_an_address_space_a_new_subnet_restarts_the_hub(repo: Path) -> N
                                              "  - 172.17.0.0/24\n  - 192.168.61.0/24\n"))
     assert _impact(repo) == ["~ aliyun-hz-1: changed; hub restarts: 3 spoke(s) reconnect",
                              "~ tencent-hz-1: changed; no restart (firewall.nft)"]
+
+
+def _turn_on_resolver(repo: Path) -> None:
+    mesh = repo / "mesh/mesh.yaml"
+    mesh.write_text(mesh.read_text() + "\ndns:\n  resolver: true\n")
+    subprocess.run(["git", "-C", str(repo), "-c", "user.email=ci@example.com", "-c",
+                    "user.name=ci", "commit", "-qam", "the resolver"], check=True)
+
+
+def test_turning_the_resolver_on_restarts_each_spoke_once(repo: Path) -> None:
+    """The spokes' configs gain the up script that routes the inner domain (resolved)."""
+    mesh = repo / "mesh/mesh.yaml"
+    mesh.write_text(mesh.read_text() + "\ndns:\n  resolver: true\n")
+    impact = _impact(repo)
+    assert impact[0] == ("~ aliyun-hz-1: changed; restarts its resolver only, not OpenVPN"
+                         " (fleet.json, resolver/unbound.conf, systemd/vpcmesh-resolver@.service)")
+    assert impact[1:] == [f"~ {h}: changed; restarts its OpenVPN: only this node reconnects"
+                          for h in ("huawei-hz-1", "tencent-hz-1", "ucloud-hz-1")]
+
+
+def test_a_new_service_restarts_only_the_hubs_resolver(repo: Path) -> None:
+    _turn_on_resolver(repo)
+    node = repo / "nodes/tencent-hz-1.yaml"
+    node.write_text(node.read_text() + "services:\n  - name: gitea\n    port: 3000\n")
+    assert _impact(repo) == [
+        "~ aliyun-hz-1: changed; restarts its resolver only, not OpenVPN (fleet.json, hosts,"
+        " resolver/unbound.conf)", "~ huawei-hz-1: changed; no restart (hosts)",
+        "~ tencent-hz-1: changed; no restart (hosts)",
+        "~ ucloud-hz-1: changed; no restart (hosts)"]

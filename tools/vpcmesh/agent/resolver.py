@@ -18,6 +18,7 @@ from vpcmesh.errors import VpcmeshError
 # A name outside the inner domain: the resolver refuses it at once, without asking a hub, so
 # the answer says that it runs even while no hub is reachable.
 PROBE_NAME = "vpcmesh-health.invalid"
+SBIN = "/usr/sbin"  # where Debian and RHEL put unbound, whatever the agent's PATH
 
 
 def answers(address: str, timeout: float = 1.0) -> bool:
@@ -64,7 +65,7 @@ def require_programs(units: list[Resolver], opts: ServiceOptions, root: Path) ->
     operator's --restart-cmd, that command decides how it runs.)"""
     if not units or opts.restart_cmd is not None or root != system.REAL_ROOT:
         return
-    if shutil.which("unbound") is None and not Path("/usr/sbin/unbound").exists():
+    if shutil.which("unbound", path=os.pathsep.join((os.environ.get("PATH", ""), SBIN))) is None:
         raise VpcmeshError.at(str(root / names.resolver_dir(units[0].mesh)), "this bundle runs"
                               " vpcmesh's resolver (mesh.yaml dns.resolver), but unbound is"
                               " not installed: apt install unbound (or dnf install unbound),"

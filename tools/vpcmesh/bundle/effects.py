@@ -29,3 +29,9 @@ def needs_restart(role: str, changed: Iterable[str]) -> bool:
 def ccd_spoke(rel: str) -> str | None:
     """The spoke a hub's bundle file is the ccd file of, or None."""
     return rel.removeprefix(_CCD) if rel.startswith(_CCD) else None
+
+
+def resolver_changed(changed: Iterable[str]) -> bool:
+    """The agent restarts the resolver (and only it) for these: OpenVPN keeps running."""
+    return any(rel.startswith(names.RESOLVER_PREFIX) or rel == names.RESOLVER_SERVICE
+               for rel in changed)

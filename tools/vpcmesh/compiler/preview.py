@@ -113,7 +113,10 @@ def _node_change(host: str, change: str, files: dict[str, str], head: Preview,
         return out
     if not effects.openvpn_changed(files):  # hosts, firewall rules, sysctl: applied in place
         shown = sorted(rel for rel in files if rel not in (names.MANIFEST, names.SIGNATURE))
-        out.impact = f"no restart ({', '.join(shown)})" if shown else ""
+        if effects.resolver_changed(files):
+            out.impact = f"restarts its resolver only, not OpenVPN ({', '.join(shown)})"
+        else:
+            out.impact = f"no restart ({', '.join(shown)})" if shown else ""
         return out
     if effects.needs_restart(role, files):
         out.restart = True
