@@ -150,14 +150,16 @@ def tun_device(ctx: Context) -> Finding:
 def unit(ctx: Context) -> Finding:
     if not ctx.state.unit:
         return Finding("unit", SKIPPED, "no bundle is installed yet (vpcmesh pull --once)")
-    found = system.unit_state(ctx.state.unit) if ctx.root == system.REAL_ROOT else None
-    if found is None:
-        return Finding("unit", SKIPPED, f"cannot ask systemd about {ctx.state.unit}")
-    if found != "active":
-        return Finding("unit", PROBLEM, f"{ctx.state.unit} is {found}",
-                       f"journalctl -u {ctx.state.unit} -n 50; systemctl restart"
-                       f" {ctx.state.unit}")
-    return Finding("unit", OK, f"{ctx.state.unit} is active")
+    units = (ctx.state.unit, *ctx.state.units)  # OpenVPN, then the resolver
+    for name in units:
+        found = system.unit_state(name) if ctx.root == system.REAL_ROOT else None
+        if found is None:
+            return Finding("unit", SKIPPED, f"cannot ask systemd about {name}")
+        if found != "active":
+            return Finding("unit", PROBLEM, f"{name} is {found}",
+                           f"journalctl -u {name} -n 50; systemctl restart {name}")
+    return Finding("unit", OK, f"{' and '.join(units)} {'is' if len(units) == 1 else 'are'}"
+                               " active")
 
 
 def _remote(ctx: Context) -> tuple[str, int, str] | None:

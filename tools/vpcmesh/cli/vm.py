@@ -29,13 +29,15 @@ from vpcmesh.cli.params import exit_with as _exit
 @click.option("--once", is_flag=True, help="Pull once and exit (what the timer runs).")
 @click.option("--interval", type=click.FloatRange(min=1), default=120, show_default=True,
               help="Seconds between pulls without --once.")
-@click.option("--restart-cmd", help="Restart OpenVPN with this shell command instead of"
-                                    " systemctl restart openvpn-server@/openvpn-client@MESH.")
-@click.option("--stop-cmd", help="Stop OpenVPN with this shell command (after a first install"
+@click.option("--restart-cmd", help="Restart a unit with this shell command instead of"
+                                    " systemctl restart; run once per unit (OpenVPN, the"
+                                    " resolver) with VPCMESH_UNIT naming it.")
+@click.option("--stop-cmd", help="Stop a unit with this shell command (after a first install"
                                  " that cannot start) instead of systemctl stop.")
 @click.option("--health-cmd", help="Health check command instead of checking the process and"
-                                   " the tunnel address: exit 0 up, 75 running but not"
-                                   " connected yet (kept), anything else down (rolled back).")
+                                   " the tunnel address (or the resolver's answer): exit 0 up,"
+                                   " 75 running but not connected yet (kept), anything else"
+                                   " down (rolled back).")
 @click.option("--pidfile", type=click.Path(dir_okay=False, path_type=Path),
               help="OpenVPN's --writepid file, for the health check with --restart-cmd.")
 @click.option("--health-timeout", type=click.FloatRange(min=0), default=30,
