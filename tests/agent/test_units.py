@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from vpcmesh.agent import pull as agent_pull
-from vpcmesh.agent import system
+from vpcmesh.agent import system, upkeep
 from vpcmesh.agent.pull import PullOptions
 from vpcmesh.agent.service import ServiceOptions
 from vpcmesh.agent.state import AgentState, write_agent_state
@@ -136,14 +135,14 @@ def test_every_installed_unit_is_enabled_for_the_next_boot(
     write_agent_state(tmp_path, AgentState(mesh="example", version=1,
                                            unit="openvpn-client@example", units=(UNIT,)))
     opts = PullOptions(HOST, tmp_path / "age.key", tmp_path / "signing.pub", root=tmp_path)
-    assert agent_pull.ensure_enabled(opts) == (UNIT,)
+    assert upkeep.ensure_enabled(opts) == (UNIT,)
     assert calls == [("is-enabled", "--quiet", "openvpn-client@example"),
                      ("is-enabled", "--quiet", UNIT), ("enable", UNIT)]
     # The operator's own --restart-cmd runs the units: systemd is left alone.
     calls.clear()
     custom = PullOptions(HOST, tmp_path / "age.key", tmp_path / "signing.pub", root=tmp_path,
                          service=ServiceOptions(restart_cmd="true"))
-    assert agent_pull.ensure_enabled(custom) == ()
+    assert upkeep.ensure_enabled(custom) == ()
     assert calls == []
 
 

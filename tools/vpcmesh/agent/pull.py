@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NoReturn
 
-from vpcmesh.agent import firewall, leave, report, resolver, system
+from vpcmesh.agent import leave, report, resolver
 from vpcmesh.agent.install import Installer, Target, layout
 from vpcmesh.agent.resolver import Resolver
 from vpcmesh.agent.service import Health, Service, ServiceOptions, impact
@@ -239,39 +239,6 @@ def pull(source: Source, opts: PullOptions, now: dt.datetime) -> PullResult:
     write_agent_state(opts.root, done)
     return PullResult("installed", version, effect.restart, effect.openvpn, effect.reconnect,
                       effect.drop, tuple(u.unit for u in restarted if u is not service))
-
-
-def ensure_enabled(opts: PullOptions) -> tuple[str, ...]:
-    """After every pull: the installed units enabled, so that a reboot brings the tunnel
-    (and the resolver) back by itself instead of waiting for someone to notice. Only under
-    systemd on the real /, and not when the operator's --restart-cmd runs the units."""
-    state = read_agent_state(opts.root)
-    if (not state.unit or opts.root != system.REAL_ROOT or not system.has_systemd()
-            or opts.service.restart_cmd is not None):
-        return ()
-    enabled = []
-    for unit in (state.unit, *state.units):
-        if system.systemctl("is-enabled", "--quiet", unit) != 0 and \
-                system.systemctl("enable", unit) == 0:
-            enabled.append(unit)
-    return tuple(enabled)
-
-
-def ensure_firewall(opts: PullOptions) -> firewall.Applied | None:
-    """After every pull, whatever its outcome: the installed rules, first in DOCKER-USER,
-    so a Docker started (or restarted) after OpenVPN is caught up within one timer period."""
-    state = read_agent_state(opts.root)
-    if not opts.firewall or not state.mesh:
-        return None
-    path = Target.of_state(state, state_conf_dir(opts.root, state), opts.root).firewall
-    try:
-        text = path.read_text()
-    except FileNotFoundError:
-        return None  # a bundle from before vpcmesh carried these rules
-    rules = firewall.rules_of(text, str(path))
-    if not system.has_nft():
-        return None  # no nft, no nftables ruleset to fix (doctor looks at the firewall)
-    return firewall.apply(state.mesh, rules)
 
 
 def _touches(installer: Installer, target: Target, unit: Service) -> bool:

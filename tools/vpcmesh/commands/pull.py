@@ -11,9 +11,10 @@ import click
 
 from vpcmesh import clock
 from vpcmesh.agent import observe
-from vpcmesh.agent.pull import PullOptions, ensure_enabled, ensure_firewall, pull
+from vpcmesh.agent.pull import PullOptions, pull
 from vpcmesh.agent.sources import NO_CREDENTIALS, Credentials, open_source
 from vpcmesh.agent.state import STATE_DIR, locked, read_agent_state
+from vpcmesh.agent.upkeep import ensure_enabled, ensure_firewall
 from vpcmesh.errors import VpcmeshError
 
 log = logging.getLogger("vpcmesh.agent")
