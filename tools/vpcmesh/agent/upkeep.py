@@ -6,14 +6,15 @@ from __future__ import annotations
 from vpcmesh.agent import firewall, system
 from vpcmesh.agent.install import Target
 from vpcmesh.agent.pull import PullOptions
-from vpcmesh.agent.state import read_agent_state, state_conf_dir
+from vpcmesh.agent.state import AgentState, read_agent_state, state_conf_dir
 
 
-def ensure_enabled(opts: PullOptions) -> tuple[str, ...]:
+def ensure_enabled(opts: PullOptions, state: AgentState | None = None) -> tuple[str, ...]:
     """After every pull: the installed units enabled, so that a reboot brings the tunnel
     (and the resolver) back by itself instead of waiting for someone to notice. Only under
-    systemd on the real /, and not when the operator's --restart-cmd runs the units."""
-    state = read_agent_state(opts.root)
+    systemd on the real /, and not when the operator's --restart-cmd runs the units.
+    `state`: the agent's state as the pull left it, when the caller has read it already."""
+    state = state or read_agent_state(opts.root)
     if (not state.unit or opts.root != system.REAL_ROOT or not system.has_systemd()
             or opts.service.restart_cmd is not None):
         return ()
@@ -25,10 +26,11 @@ def ensure_enabled(opts: PullOptions) -> tuple[str, ...]:
     return tuple(enabled)
 
 
-def ensure_firewall(opts: PullOptions) -> firewall.Applied | None:
+def ensure_firewall(opts: PullOptions,
+                    state: AgentState | None = None) -> firewall.Applied | None:
     """After every pull, whatever its outcome: the installed rules, first in DOCKER-USER,
     so a Docker started (or restarted) after OpenVPN is caught up within one timer period."""
-    state = read_agent_state(opts.root)
+    state = state or read_agent_state(opts.root)
     if not opts.firewall or not state.mesh:
         return None
     path = Target.of_state(state, state_conf_dir(opts.root, state), opts.root).firewall

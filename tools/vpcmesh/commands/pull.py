@@ -11,6 +11,7 @@ import click
 
 from vpcmesh import clock
 from vpcmesh.agent import observe
+from vpcmesh.agent.firewall import Applied
 from vpcmesh.agent.pull import PullOptions, pull
 from vpcmesh.agent.sources import NO_CREDENTIALS, Credentials, open_source
 from vpcmesh.agent.state import STATE_DIR, locked, read_agent_state
@@ -42,8 +43,11 @@ def _once(source_spec: str, ref: str, opts: PullOptions, credentials: Credential
             source = open_source(source_spec, ref, opts.root / STATE_DIR / "source.git",
                                  credentials)
             result = pull(source, opts, now)
-            applied = ensure_firewall(opts) if result.outcome != "removed" else None
-            enabled = ensure_enabled(opts) if result.outcome != "removed" else ()
+            applied: Applied | None = None
+            enabled: tuple[str, ...] = ()
+            if result.outcome != "removed":  # one read of what the pull left, for both
+                after = read_agent_state(opts.root)
+                applied, enabled = ensure_firewall(opts, after), ensure_enabled(opts, after)
         except VpcmeshError as exc:
             observe.record(opts, now, str(exc).splitlines()[0])
             raise

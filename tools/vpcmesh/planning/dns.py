@@ -7,6 +7,7 @@ import json
 from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
+from vpcmesh.model.types import Node
 from vpcmesh.planning.addresses import Plan
 
 
@@ -52,12 +53,11 @@ def resolver_clients(plan: Plan) -> list[IPv4Network]:
     return sorted(kept, key=lambda n: (n.network_address, n.prefixlen))
 
 
-def resolver_listen(plan: Plan, hostname: str) -> list[IPv4Address]:
+def resolver_listen(plan: Plan, node: Node) -> list[IPv4Address]:
     """A hub listens on its tunnel address (for spokes) and its private one (for its VPC);
     a spoke on its private address (for its containers and its VPC)."""
-    node = next(n for n in plan.nodes if n.hostname == hostname)
     if node.is_hub:
-        return [plan.addresses[hostname], node.private_address]
+        return [plan.addresses[node.hostname], node.private_address]
     return [node.private_address]
 
 

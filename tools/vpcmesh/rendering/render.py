@@ -60,7 +60,7 @@ def conf_dir(node: Node) -> str:
     return "server" if node.is_hub else "client"
 
 
-def _openvpn_files(plan: Plan, node: Node, store: Store) -> FileMap:
+def _openvpn_files(plan: Plan, node: Node, store: Store, dns_up: bytes | None) -> FileMap:
     """The node's public OpenVPN files: what its config digest (bundle/fleet.py) covers.
     The private key and the TLS key go only inside the node's SOPS file, which only the
     node (and the admins) can decrypt."""
@@ -83,18 +83,15 @@ def _openvpn_files(plan: Plan, node: Node, store: Store) -> FileMap:
                 serial=_serial(store, spoke.hostname))
     else:
         files[f"openvpn/{mesh.name}.conf"] = _render("client.conf.j2", **common)
-        if mesh.dns_resolver:
-            files[f"{names.OPENVPN_PREFIX}{names.DNS_UP}"] = _render(
-                "dns-up.sh.j2", mesh=mesh, hubs=dns.resolver_hubs(plan))
+        if dns_up is not None:
+            files[f"{names.OPENVPN_PREFIX}{names.DNS_UP}"] = dns_up
     return files
 
 
-def _resolver_files(plan: Plan, node: Node, recs: list[dns.Record], serial: int) -> FileMap:
+def _resolver_conf(plan: Plan, node: Node, mesh_wide: dict[str, Any]) -> bytes:
     """mesh.yaml dns.resolver: the node's unbound.conf (its unit file is shared)."""
-    return {f"{names.RESOLVER_PREFIX}{names.RESOLVER_CONFIG}": _render(
-        "unbound.conf.j2", mesh=plan.mesh, node=node, records=recs, serial=serial,
-        ttl=dns.RESOLVER_TTL, listen=dns.resolver_listen(plan, node.hostname),
-        allowed=dns.resolver_clients(plan), hubs=dns.resolver_hubs(plan))}
+    return _render("unbound.conf.j2", node=node, listen=dns.resolver_listen(plan, node),
+                   **mesh_wide)
 
 
 def by_node(files: FileMap) -> dict[str, FileMap]:
@@ -117,19 +114,26 @@ def render_build(plan: Plan, previous: State, store: Store,
     shared = {names.HOSTS: _render("hosts.j2", mesh=plan.mesh, records=recs),
               names.SYSCTL: _render("sysctl.conf.j2", mesh=plan.mesh),
               names.SYSTEMD_DROPIN: _render("systemd-dropin.conf.j2", mesh=plan.mesh)}
+    resolver: dict[str, Any] = {}  # what every node's unbound.conf shares, worked out once
+    dns_up = None
     if plan.mesh.dns_resolver:
         shared[names.RESOLVER_SERVICE] = _render("resolver.service.j2")
+        hubs = dns.resolver_hubs(plan)
+        resolver = {"mesh": plan.mesh, "records": recs, "serial": serial,
+                    "ttl": dns.RESOLVER_TTL, "allowed": dns.resolver_clients(plan), "hubs": hubs}
+        dns_up = _render("dns-up.sh.j2", mesh=plan.mesh, hubs=hubs)
     wanted = [n for n in plan.nodes if only is None or n.hostname in only]
     # A hub's fleet.json holds every node's config digest: with the hub, all are rendered.
-    openvpn = {n.hostname: _openvpn_files(plan, n, store)
+    openvpn = {n.hostname: _openvpn_files(plan, n, store, dns_up)
                for n in (plan.nodes if any(n.is_hub for n in wanted) else wanted)}
     files: FileMap = {}
     for node in wanted:
         node_files = {**openvpn[node.hostname], names.SECRETS:
                       store.secrets[node.hostname].data, **shared,
                       names.FIREWALL: _render("firewall.nft.j2", node=node, mesh=plan.mesh)}
-        if plan.mesh.dns_resolver:
-            node_files.update(_resolver_files(plan, node, recs, serial))
+        if resolver:
+            node_files[f"{names.RESOLVER_PREFIX}{names.RESOLVER_CONFIG}"] = _resolver_conf(
+                plan, node, resolver)
         if node.is_hub:
             node_files[names.FLEET] = fleet.published(plan, store, openvpn).to_bytes()
         for rel, data in node_files.items():
