@@ -66,7 +66,7 @@ NODE_CASES: dict[str, tuple[int, list[str]]] = {
             "nodes/integer-key.yaml:1:1: missing required key 'region'",
             "nodes/integer-key.yaml:1:1: missing required key 'role'",
             "nodes/integer-key.yaml:1:1: missing required key 'subnets'",
-            "nodes/integer-key.yaml:2:1: unknown key '1'; allowed: age_recipient, cloud, hostname, os, private_address, public_address, region, role, services, subnets, vpn_address",
+            "nodes/integer-key.yaml:2:1: unknown key '1'; allowed: age_recipient, cloud, hostname, os, private_address, public_address, region, role, services, subnets, tunnel_network, vpn_address",
         ],
     ),
     "nested-too-deep": (
@@ -207,7 +207,32 @@ NODE_CASES: dict[str, tuple[int, list[str]]] = {
     "second-hub": (
         1,
         [
-            "nodes/second-hub.yaml:4:7: a second hub ('second-hub'): a mesh has exactly one hub ('hub-1'); make this one a spoke",
+            "nodes/second-hub.yaml:4:7: a second hub needs its own tunnel_network (e.g. tunnel_network: 10.8.1.0/24); only hub-1 may use vpn.network",
+        ],
+    ),
+    "hub-small-network": (
+        1,
+        [
+            "nodes/hub-small-network.yaml:9:17: tunnel_network 10.9.0.0/25 must be the size of vpn.network (/24): every node keeps the same host part on every hub",
+        ],
+    ),
+    "hub-overlapping-network": (
+        1,
+        [
+            "nodes/hub-overlapping-network.yaml:7:11: subnet 172.30.0.0/24 of hub-overlapping-network overlaps tunnel_network 172.30.0.0/24 of hub-overlapping-network (nodes/hub-overlapping-network.yaml:9:17); routes must not overlap",
+        ],
+    ),
+    "hub-same-cloud": (
+        0,
+        [
+            "nodes/hub-same-cloud.yaml:2:8: warning: hubs hub-1 and hub-same-cloud are both on aliyun: an outage of that cloud takes both; put the second hub on another cloud",
+            "ok: 4 nodes, hubs hub-1, hub-same-cloud (spokes prefer them in this order)",
+        ],
+    ),
+    "spoke-network": (
+        1,
+        [
+            "nodes/spoke-network.yaml:9:17: tunnel_network: only a hub has one (its OpenVPN server hands it out); remove it",
         ],
     ),
     "service-name-is-a-node-name": (

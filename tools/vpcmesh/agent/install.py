@@ -38,6 +38,11 @@ class Target:
         return self.hosts.parent.parent / names.resolver_dir(self.mesh)
 
     @property
+    def link_dir(self) -> Path:
+        """A hub's tunnels to the other hubs: Debian's openvpn-client@ directory."""
+        return self.conf_dir.parent / "client"
+
+    @property
     def unit_dir(self) -> Path:
         return self.hosts.parent / "systemd/system"
 
@@ -75,17 +80,23 @@ def _plain_name(name: str) -> bool:
     return bool(name) and "/" not in name and name not in (".", "..")
 
 
-def layout(target: Target, files: dict[str, bytes], secrets: dict[str, str]) -> Desired:
+def layout(target: Target, files: dict[str, bytes], secrets: dict[str, str],
+           links: Sequence[str] = ()) -> Desired:
+    """`links`: the units of this node's tunnels to further hubs, which get the drop-in."""
     out: Desired = {}
     for rel, data in files.items():
         if rel.startswith(names.OPENVPN_PREFIX):
             out[target.conf_dir / rel.removeprefix(names.OPENVPN_PREFIX)] = (data, 0o644)
+        elif rel.startswith(names.LINK_PREFIX):
+            out[target.link_dir / rel.removeprefix(names.LINK_PREFIX)] = (data, 0o644)
         elif rel == names.SYSCTL:
             out[target.sysctl] = (data, 0o644)
         elif rel == names.FLEET:
             out[target.fleet] = (data, 0o644)
         elif rel == names.SYSTEMD_DROPIN:
             out[target.dropin] = (data, 0o644)
+            for unit in links:
+                out[target.unit_dir / f"{unit}.service.d" / target.dropin.name] = (data, 0o644)
         elif rel == names.FIREWALL:
             out[target.firewall] = (data, 0o644)
         elif rel.startswith(names.RESOLVER_PREFIX):
@@ -96,10 +107,14 @@ def layout(target: Target, files: dict[str, bytes], secrets: dict[str, str]) -> 
             current = target.hosts.read_text() if target.hosts.exists() else ""
             out[target.hosts] = (splice_hosts(current, data.decode(), target.mesh).encode(),
                                  0o644)
+    dirs = [target.conf_dir]
+    if any(rel.startswith(names.LINK_PREFIX) for rel in files):
+        dirs.append(target.link_dir)  # a hub's tunnels to other hubs use its key too
     for name, text in secrets.items():
         if not _plain_name(name):
             raise VpcmeshError.at(names.SECRETS, f"refusing the file name {name!r}")
-        out[target.conf_dir / name] = (text.encode(), 0o600)  # private keys: owner only
+        for folder in dirs:
+            out[folder / name] = (text.encode(), 0o600)  # private keys: owner only
     return out
 
 

@@ -11,9 +11,9 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NoReturn
 
-from vpcmesh.agent import leave, report, resolver
+from vpcmesh.agent import leave, links, report, resolver
 from vpcmesh.agent.install import Installer, Target, layout
-from vpcmesh.agent.resolver import Resolver
+from vpcmesh.agent.links import Link
 from vpcmesh.agent.service import Health, Service, ServiceOptions, impact
 from vpcmesh.agent.sources import NotInSource, Source
 from vpcmesh.agent.state import (
@@ -42,6 +42,9 @@ class PullOptions:
     # Put the bundle's forwarding rules in Docker's DOCKER-USER chain, in this network
     # namespace (agent/firewall.py); the CLI turns it on for the real / by default.
     firewall: bool = False
+    # Two or more hubs: how long a hub waits for the others to carry its spokes before it
+    # restarts (agent/links.py); then the pull fails, and the next one tries again.
+    hub_wait: float = 300.0
 
 
 @dataclass(frozen=True)
@@ -182,12 +185,16 @@ def pull(source: Source, opts: PullOptions, now: dt.datetime) -> PullResult:
     opened = sops.decrypt(files[names.SECRETS], f"{opts.hostname}/{names.SECRETS}",
                           opts.age_key)
     target = Target.of(manifest, opts.root)
-    units = resolver.resolvers(opts.service, manifest.body.units, target.resolver_dir,
-                               manifest.body.mesh)
-    resolver.require_programs(units, opts.service, opts.root)  # before anything changes
     hub = manifest.body.role == "hub"
+    tunnels = links.links(opts.service, manifest.body, target.link_dir if hub else
+                          target.conf_dir)
+    resolvers = resolver.resolvers(opts.service, manifest.body.units, target.resolver_dir,
+                                   manifest.body.mesh)
+    resolver.require_programs(resolvers, opts.service, opts.root)  # before anything changes
+    units: list[Service] = [*tunnels, *resolvers]
     config = fleet.config_digest(manifest.body.files)
-    installer = Installer(opts.root, layout(target, files, _secret_files(opened)), state.files)
+    installer = Installer(opts.root, layout(target, files, _secret_files(opened),
+                                            [t.unit for t in tunnels]), state.files)
     done = replace(state, hostname=opts.hostname, mesh=manifest.body.mesh, version=version,
                    commit=manifest.commit, installed_at=contract.format_time(now),
                    etag=fetched.etag, files=installer.managed, manifest_sha256=digest,
@@ -198,18 +205,23 @@ def pull(source: Source, opts: PullOptions, now: dt.datetime) -> PullResult:
     if not installer.pending:
         write_agent_state(opts.root, replace(done, health=state.health or HEALTHY))
         return PullResult("recorded", version)  # the report follows in observe.record
+    effect = impact(installer, target, hub, frozenset(t.conf_dir / t.config for t in tunnels))
+    handed: dict[str, str] = {}
+    if hub and effect.restart:  # before anything changes: another hub must carry its spokes
+        links.before_restart(manifest.body, target.conf_dir, tunnels, opts.hub_wait)
+        handed = links.spokes_here(manifest.body, target.conf_dir)
     fleet_before = _read(target.fleet) if hub else None
     installer.install()
     if hub:
         report.ensure_peers_dir(target.conf_dir)
         if names.FLEET in files:
             report.track_fleet(opts.root, fleet_before, files[names.FLEET], now)
-    else:  # before the restart: the config includes it
-        report.write_report(target.conf_dir, config, version, True)
+    # Before a restart: a client's config includes it.
+    for folder in {t.conf_dir for t in tunnels} | ({target.conf_dir} if not hub else set()):
+        report.write_report(folder, config, version, True)
     installer.reload_systemd()
     service = Service.openvpn(opts.service, target, unit=manifest.unit,
                       address=manifest.body.vpn_address, mesh=manifest.body.mesh)
-    effect = impact(installer, target, manifest.body.role == "hub")
     service.disconnect(effect)
     restarted: list[Service] = []
     found = Health.UP
@@ -219,13 +231,19 @@ def pull(source: Source, opts: PullOptions, now: dt.datetime) -> PullResult:
         found = service.health()
         if found is Health.DOWN:
             _roll_back(installer, service, restarted, state, version, now, opts)
+        links.after_restart(manifest.body, target.conf_dir, handed,
+                            opts.service.health_timeout)
     # Then each other unit whose files changed (or that is new), one after the other.
+    configs = {u.conf_dir / u.config for u in [service, *tunnels]}
     for unit in units:
-        if unit.unit in state.units and not _touches(installer, target, unit):
+        if unit.unit in state.units and not _touches(installer, target, unit, configs):
             continue
         unit.restart()
         restarted.append(unit)
-        if unit.health() is not Health.UP:
+        health = unit.health()
+        # A tunnel to another hub may wait for that hub (it may be down); a unit that
+        # cannot run stops the version.
+        if health is Health.DOWN or (health is not Health.UP and not isinstance(unit, Link)):
             _roll_back(installer, unit, restarted, state, version, now, opts)
     _stop_gone(state, units, opts, target)
     if effect.restart and found is Health.WAITING:
@@ -241,19 +259,22 @@ def pull(source: Source, opts: PullOptions, now: dt.datetime) -> PullResult:
                       effect.drop, tuple(u.unit for u in restarted if u is not service))
 
 
-def _touches(installer: Installer, target: Target, unit: Service) -> bool:
-    """Whether this install changed the unit's own files (or its unit file)."""
-    return any(unit.conf_dir in p.parents or p.parent == target.unit_dir
+def _touches(installer: Installer, target: Target, unit: Service, configs: set[Path]) -> bool:
+    """Whether this install changed the unit's own files (or its unit file, or its drop-in),
+    not counting the configs of the other units that share its folder."""
+    own = unit.conf_dir / unit.config
+    return any((unit.conf_dir in p.parents and (p == own or p not in configs))
+               or p.parent == target.unit_dir or p.parent.name == f"{unit.unit}.service.d"
                for p in installer.changed)
 
 
-def _stop_gone(state: AgentState, units: list[Resolver], opts: PullOptions,
+def _stop_gone(state: AgentState, units: list[Service], opts: PullOptions,
                target: Target) -> None:
     """Units the installed version ran and the new one does not: stopped, and disabled."""
     kept = {u.unit for u in units}
     for name in state.units:
         if name not in kept:
-            resolver.gone(opts.service, name, target.resolver_dir, state.mesh, opts.root)
+            links.retire_unit(opts.service, name, target, state.mesh, opts.root)
 
 
 def _roll_back(installer: Installer, failed: Service, restarted: list[Service],
@@ -280,7 +301,7 @@ def _roll_back(installer: Installer, failed: Service, restarted: list[Service],
     attempts = state.attempts + 1 if state.failed_version == version else 1
     retry = contract.format_time(now + retry_after(attempts))
     # OpenVPN is the bundle's first unit; another one is named.
-    named = "" if failed.conf_dir.parent.name == "openvpn" else f" ({failed.unit})"
+    named = "" if type(failed) is Service else f" ({failed.unit})"
     message = (f"version {version}{named} did not start within"
                f" {opts.service.health_timeout:g}s; {after}; trying it again after {retry}")
     write_agent_state(opts.root, replace(state, failed_version=version, attempts=attempts,

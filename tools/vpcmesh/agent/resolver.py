@@ -10,7 +10,7 @@ import struct
 from pathlib import Path
 
 from vpcmesh.agent import system
-from vpcmesh.agent.service import Health, Service, ServiceOptions
+from vpcmesh.agent.service import Health, Service, ServiceOptions, retire
 from vpcmesh.bundle import names
 from vpcmesh.bundle.manifest import Unit
 from vpcmesh.errors import VpcmeshError
@@ -74,6 +74,4 @@ def require_programs(units: list[Resolver], opts: ServiceOptions, root: Path) ->
 
 def gone(opts: ServiceOptions, name: str, conf_dir: Path, mesh: str, root: Path) -> None:
     """A unit the new version no longer runs (dns.resolver turned off): stopped, disabled."""
-    Service(opts, name, "", mesh, conf_dir, names.RESOLVER_CONFIG).stop()
-    if root == system.REAL_ROOT and system.has_systemd() and opts.restart_cmd is None:
-        system.systemctl("disable", name)
+    retire(opts, name, conf_dir, names.RESOLVER_CONFIG, mesh, root)

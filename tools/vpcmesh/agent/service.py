@@ -64,13 +64,14 @@ def _revoked_serials(crl_pem: bytes | None) -> frozenset[int]:
         return frozenset()
 
 
-def impact(installer: Installer, target: Target, hub: bool) -> Impact:
+def impact(installer: Installer, target: Target, hub: bool,
+           others: frozenset[Path] = frozenset()) -> Impact:
     """A hub re-reads its ccd files and its CRL by itself: changes to those alone need no
     restart. A spoke whose ccd file changed is asked to reconnect, so that OpenVPN reads
     the new file; one whose file went away, or whose certificate (its serial is in the old
     ccd file) the new CRL lists, is cut off at once. Any other change to OpenVPN's files
-    restarts it."""
-    inside = [p for p in installer.changed if target.conf_dir in p.parents]
+    restarts it, except to `others`: the configs of the node's tunnels to further hubs."""
+    inside = [p for p in installer.changed if target.conf_dir in p.parents and p not in others]
     if not inside:
         return Impact()
     rels = [names.OPENVPN_PREFIX + str(p.relative_to(target.conf_dir)) for p in inside]
@@ -97,7 +98,7 @@ class Service:
 
     def __init__(self, opts: ServiceOptions, unit: str, address: str, mesh: str,
                  conf_dir: Path, config: str) -> None:
-        self.opts, self.conf_dir = opts, conf_dir
+        self.opts, self.conf_dir, self.config = opts, conf_dir, config
         self.unit, self.mesh, self.address = unit, mesh, address
         self.env = {"VPCMESH_CONF_DIR": str(conf_dir), "VPCMESH_CONFIG": config,
                     "VPCMESH_MESH": mesh, "VPCMESH_UNIT": unit}
@@ -185,3 +186,11 @@ class Service:
             else:
                 down_since = None
             time.sleep(0.5)
+
+
+def retire(opts: ServiceOptions, name: str, conf_dir: Path, config: str, mesh: str,
+           root: Path) -> None:
+    """A unit the new version no longer runs: stopped, and disabled."""
+    Service(opts, name, "", mesh, conf_dir, config).stop()
+    if root == system.REAL_ROOT and system.has_systemd() and opts.restart_cmd is None:
+        system.systemctl("disable", name)

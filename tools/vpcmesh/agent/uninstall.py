@@ -10,7 +10,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from vpcmesh.agent import firewall, resolver, system
+from vpcmesh.agent import firewall, links, system
 from vpcmesh.agent.bootstrap import CONFIG_DIR, UNIT_FILES
 from vpcmesh.agent.install import Target, put_file, splice_hosts
 from vpcmesh.agent.service import Service, ServiceOptions
@@ -60,12 +60,14 @@ def _bundle(root: Path, service: ServiceOptions, real: bool, rules: bool,
     Service.openvpn(service, target, state.unit, state.vpn_address, state.mesh).stop()
     if real:
         system.systemctl("disable", state.unit)
-    for unit in state.units:  # the resolver
-        resolver.gone(service, unit, target.resolver_dir, state.mesh, root)
+    for unit in state.units:  # the tunnels to further hubs, the resolver
+        links.retire_unit(service, unit, target, state.mesh, root)
     for rel in state.files:
         _remove(root / rel, out)
     for name in (names.REPORT, names.PEERS_DIR, f"{state.mesh}.mgmt"):
         _remove(target.conf_dir / name, out)
+    if target.conf_dir.name == "server":  # a hub's report, for its tunnels to other hubs
+        _remove(target.link_dir / names.REPORT, out)
     _hosts_without(target, out)
     if rules and system.has_nft():
         count = firewall.remove(state.mesh)

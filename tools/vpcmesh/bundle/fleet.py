@@ -30,7 +30,7 @@ _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 def config_digest(files: Mapping[str, FileEntry]) -> str:
     """Of a bundle's OpenVPN files as the manifest lists them (path and SHA-256)."""
     lines = "".join(f"{rel} {entry.sha256}\n" for rel, entry in sorted(files.items())
-                    if rel.startswith(names.OPENVPN_PREFIX))
+                    if rel.startswith((names.OPENVPN_PREFIX, names.LINK_PREFIX)))
     return hashlib.sha256(lines.encode()).hexdigest()
 
 

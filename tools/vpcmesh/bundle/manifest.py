@@ -40,7 +40,7 @@ _PATH_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.@-]*$")
 _UNIT = re.compile(r"^[a-z0-9][a-z0-9-]*@[a-z0-9][a-z0-9-]*$")
 # The units besides OpenVPN an agent knows how to run; a manifest naming another is refused
 # (an older agent must not half-apply a bundle it does not understand).
-UNIT_KINDS = ("resolver",)
+UNIT_KINDS = ("resolver", "openvpn-client")
 MAX_UNITS = 16
 
 
@@ -58,12 +58,17 @@ class FileEntry:
 class Unit:
     """A service besides OpenVPN that the agent runs from the bundle's files."""
 
-    kind: str  # "resolver": unbound, from the bundle's resolver/ files
+    kind: str  # "resolver": unbound, from the bundle's resolver/ files; "openvpn-client":
+    # this node's tunnel to one more hub (a mesh with two or more hubs)
     name: str  # its systemd unit, such as vpcmesh-resolver@hangzhou
-    listen: str  # the address its health check asks
+    listen: str  # the address its health check asks (or expects on this node)
+    peer: str = ""  # openvpn-client: the hub it connects to
 
     def as_json(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "listen": self.listen}
+        out = {"kind": self.kind, "name": self.name, "listen": self.listen}
+        if self.peer:
+            out["peer"] = self.peer
+        return out
 
 
 @dataclass(frozen=True)
@@ -78,6 +83,7 @@ class Body:
     vpn_address: str
     files: Mapping[str, FileEntry]
     units: tuple[Unit, ...] = ()
+    hubs: tuple[str, ...] = ()  # two or more hubs: all of them, the preferred one first
 
     def as_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -90,6 +96,8 @@ class Body:
         # and an agent from before units ignores the field rather than misreading it.
         if self.units:
             out["units"] = [u.as_json() for u in self.units]
+        if self.hubs:
+            out["hubs"] = list(self.hubs)
         return out
 
     def digest(self) -> str:
@@ -203,10 +211,19 @@ class _Fields:
             if kind not in UNIT_KINDS:
                 raise self._bad("units", f"names a unit of kind '{kind}', which this agent"
                                          " does not run; upgrade vpcmesh on this node")
-            out.append(Unit(kind, entry.text("name", _UNIT), entry.text("listen", _ADDRESS)))
+            peer = entry.text("peer", NAME) if kind == "openvpn-client" else ""
+            out.append(Unit(kind, entry.text("name", _UNIT), entry.text("listen", _ADDRESS),
+                            peer))
         if len({u.name for u in out}) != len(out):
             raise self._bad("units", "names a unit twice")
         return tuple(out)
+
+    def hubs(self) -> tuple[str, ...]:
+        raw = self.data.get("hubs", [])
+        if not isinstance(raw, list) or len(raw) > MAX_UNITS or not all(
+                isinstance(h, str) and NAME.fullmatch(h) for h in raw) or len(set(raw)) != len(raw):
+            raise self._bad("hubs", "is not a list of distinct hostnames")
+        return tuple(raw)
 
 
 def parse(data: bytes, where: str) -> Manifest:
@@ -227,7 +244,7 @@ def parse(data: bytes, where: str) -> Manifest:
                           f" '{openvpn_dir}'")
     body = Body(fields.text("mesh", NAME), fields.text("hostname", NAME), role, openvpn_dir,
                 fields.text("config", _CONFIG), fields.text("vpn_address", _ADDRESS),
-                fields.files(), fields.units())
+                fields.files(), fields.units(), fields.hubs())
     return Manifest(body, fields.number("version"), fields.text("commit"),
                     fields.time("signed_at"), fields.time("expires"), found)
 

@@ -7,6 +7,9 @@ OPENVPN_PREFIX = "openvpn/"  # installed under /etc/openvpn/{server,client}/
 # The hub's files that OpenVPN reads again on its own (a ccd file when its spoke connects,
 # the CRL at every connection): changing them needs no restart.
 CCD_DIR = "ccd"
+# A hub of a mesh with two or more hubs is also a client of every other hub: those tunnels'
+# files go to /etc/openvpn/client/, next to nothing else of this mesh.
+LINK_PREFIX = "openvpn-client/"
 CRL = "crl.pem"
 SYSCTL = "sysctl.conf"
 HOSTS = "hosts"  # spliced into /etc/hosts between BEGIN/END lines
@@ -50,3 +53,9 @@ def resolver_unit(mesh: str) -> str:
 def resolver_dir(mesh: str) -> str:
     """Where the resolver's files go, relative to the root."""
     return f"etc/vpcmesh/resolver-{mesh}"
+
+
+def link_instance(mesh: str, hub: str, preferred: bool) -> str:
+    """The openvpn-client@ instance (and config name) of a tunnel to `hub`: the preferred
+    hub's keeps the mesh's name, so a one-hub mesh's unit stays what it was."""
+    return mesh if preferred else f"{mesh}-{hub}"

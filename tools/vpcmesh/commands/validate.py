@@ -17,7 +17,10 @@ def validate(root: Path, as_json: bool) -> int:
         loaded = pipeline.load(snap)
         snap.cache.save()
         problems = sort_problems([*loaded.warnings, *loaded.actions.problems])
-        summary = f"ok: {len(loaded.plan.nodes)} nodes, hub {loaded.plan.hub.hostname}"
+        hubs = [h.hostname for h in loaded.plan.hubs]
+        summary = (f"ok: {len(loaded.plan.nodes)} nodes, hub {hubs[0]}" if len(hubs) == 1 else
+                   f"ok: {len(loaded.plan.nodes)} nodes, hubs {', '.join(hubs)} (spokes"
+                   " prefer them in this order)")
     except VpcmeshError as exc:
         problems = list(exc.problems)
     ok = not any(p.is_error for p in problems)

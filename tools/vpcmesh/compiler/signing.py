@@ -45,18 +45,28 @@ class Pending:
 
 
 def _units(plan: Plan, node: Node) -> tuple[Unit, ...]:
-    """The units the agent runs besides OpenVPN, each with where its health check asks."""
-    if not plan.mesh.dns_resolver:
-        return ()
-    return (Unit("resolver", names.resolver_unit(plan.mesh.name), str(node.private_address)),)
+    """The units the agent runs besides the node's own OpenVPN (its server on a hub, its
+    tunnel to the preferred hub on a spoke), each with where its health check asks: its
+    tunnels to the other hubs, in the order spokes prefer them, then the resolver."""
+    units = [Unit("openvpn-client",
+                  f"openvpn-client@{names.link_instance(plan.mesh.name, hub.hostname, i == 0)}",
+                  str(plan.tunnel_address(node, hub)), hub.hostname)
+             for i, hub in enumerate(plan.hubs)
+             if hub.hostname != node.hostname and (node.is_hub or i > 0)]
+    if plan.mesh.dns_resolver:
+        units.append(Unit("resolver", names.resolver_unit(plan.mesh.name),
+                          str(node.private_address)))
+    return tuple(units)
 
 
 def _bodies(plan: Plan, files: FileMap) -> dict[str, Body]:
     hosts = {n.hostname: n for n in plan.nodes}
+    hubs = tuple(h.hostname for h in plan.hubs) if len(plan.hubs) > 1 else ()
     return {host: Body(plan.mesh.name, host, hosts[host].role.value, conf_dir(hosts[host]),
-                       f"{plan.mesh.name}.conf", str(plan.addresses[host]),
+                       f"{plan.mesh.name}.conf", str(plan.tunnel_address(
+                           hosts[host], hosts[host] if hosts[host].is_hub else plan.hub)),
                        {rel: FileEntry.of(data) for rel, data in sorted(node_files.items())},
-                       _units(plan, hosts[host]))
+                       _units(plan, hosts[host]), hubs)
             for host, node_files in by_node(files).items() if host in hosts}
 
 

@@ -13,8 +13,9 @@ from vpcmesh.model.types import Mesh, Node
 from vpcmesh.model.yamlio import Ref
 from vpcmesh.secrets.agekeys import valid_recipient
 
-# The design is one OpenVPN server with every other node as its client.
-MAX_HUBS = 1
+# Each hub runs an OpenVPN server and every other node is a client of each hub (README,
+# "Two hubs"): the node count a hub serves, and the tunnels each node keeps, grow with it.
+MAX_HUBS = 4
 _BAD_CHECKSUM = ("bad age recipient checksum (a mistyped character?); copy it again from"
                  " 'age-keygen -y KEYFILE'")
 
@@ -160,6 +161,9 @@ def check_node(node: Node, mesh: Mesh | None) -> list[Problem]:
     if not valid_recipient(node.age_recipient):
         problems.append(Problem(doc.at(["age_recipient"]), f"age_recipient: {_BAD_CHECKSUM}"))
     problems += _check_routing(node)
+    if not node.is_hub and node.tunnel_network is not None:
+        problems.append(Problem(doc.at(["tunnel_network"]), "tunnel_network: only a hub has"
+                                " one (its OpenVPN server hands it out); remove it"))
     if node.is_hub and node.public_address is None:
         problems.append(Problem(doc.at(), "a hub needs public_address: the address its spokes"
                                           " connect to"))
@@ -190,10 +194,10 @@ def _check_vpn_address(node: Node, mesh: Mesh) -> list[Problem]:
     if address in (network.network_address, network.broadcast_address):
         return [Problem(where.loc(), f"vpn_address {address} is the network or broadcast address of"
                              f" {network}")]
-    if node.is_hub and address != first:
+    if node.is_hub and node.tunnel_network is None and address != first:
         return [Problem(where.loc(), f"vpn_address: the hub always has the first address {first};"
                              " remove vpn_address or set it to that")]
-    if not node.is_hub and address == first:
+    if (not node.is_hub or node.tunnel_network is not None) and address == first:
         return [Problem(where.loc(), f"vpn_address {address} is reserved for the hub")]
     return []
 
@@ -243,11 +247,52 @@ def _check_hubs(mesh: Mesh | None, nodes: list[Node]) -> list[Problem]:
         return [Problem(where, "no node has role: hub; exactly one node must run the OpenVPN"
                                " server")]
     if len(hubs) > MAX_HUBS:
-        first = hubs[0].hostname
-        return [Problem(h.doc.at(["role"]), f"a second hub ('{h.hostname}'): a mesh has exactly"
-                                            f" one hub ('{first}'); make this one a spoke")
-                for h in hubs[1:]]
-    return []
+        return [Problem(h.doc.at(["role"]), f"hub '{h.hostname}' is one of {len(hubs)}: a mesh"
+                                            f" has at most {MAX_HUBS} hubs; make this one a"
+                                            " spoke") for h in hubs[MAX_HUBS:]]
+    return _check_hub_networks(mesh, hubs)
+
+
+def _check_hub_networks(mesh: Mesh | None, hubs: list[Node]) -> list[Problem]:
+    """One hub serves vpn.network (the one spokes prefer); each other hub names its own
+    tunnel network, as large, so that a node keeps the same host part on every hub."""
+    problems: list[Problem] = []
+    primary = [h for h in hubs if h.tunnel_network is None]
+    if len(primary) > 1:
+        spare = "10.9.0.0/24" if mesh is None else str(_next_network(mesh.vpn.network))
+        problems += [Problem(h.doc.at(["role"]), f"a second hub needs its own tunnel_network"
+                                                 f" (e.g. tunnel_network: {spare}); only"
+                                                 f" {primary[0].hostname} may use vpn.network")
+                     for h in primary[1:]]
+    if not primary:
+        problems.append(Problem(hubs[0].doc.at(["tunnel_network"]),
+                                "every hub has a tunnel_network; remove it from the hub spokes"
+                                " should prefer, which then serves vpn.network"))
+    for hub in hubs:
+        net = hub.tunnel_network
+        if net is None:
+            continue
+        problems += host_bits(hub.doc.data["tunnel_network"], hub.doc.ref("tunnel_network"),
+                              "tunnel_network", host_hint=False)
+        if mesh is not None and net.prefixlen != mesh.vpn.network.prefixlen:
+            problems.append(Problem(hub.doc.at(["tunnel_network"]),
+                                    f"tunnel_network {net} must be the size of vpn.network"
+                                    f" (/{mesh.vpn.network.prefixlen}): every node keeps the"
+                                    " same host part on every hub"))
+    by_cloud: dict[str, Node] = {}
+    for hub in hubs:
+        other = by_cloud.setdefault(hub.cloud, hub)
+        if other is not hub:
+            problems.append(Problem(hub.doc.at(["cloud"]),
+                                    f"hubs {other.hostname} and {hub.hostname} are both on"
+                                    f" {hub.cloud}: an outage of that cloud takes both; put"
+                                    " the second hub on another cloud", Severity.WARNING))
+    return problems
+
+
+def _next_network(network: IPv4Network) -> IPv4Network:
+    return IPv4Network((int(network.network_address) + network.num_addresses,
+                        network.prefixlen))
 
 
 def _check_unique(nodes: list[Node]) -> list[Problem]:
@@ -287,6 +332,9 @@ def _overlap_candidates(mesh: Mesh | None, nodes: Iterable[Node]
         items.append((mesh.vpn.network, f"vpn.network {mesh.vpn.network}",
                       mesh.doc.ref("vpn", "network")))
     for node in nodes:
+        if node.tunnel_network is not None:
+            items.append((node.tunnel_network, f"tunnel_network {node.tunnel_network} of"
+                          f" {node.hostname}", node.doc.ref("tunnel_network")))
         for i, net in enumerate(node.subnets):
             items.append((net, f"subnet {net} of {node.hostname}", node.doc.ref("subnets", i)))
     return items

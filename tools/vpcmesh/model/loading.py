@@ -21,7 +21,17 @@ class Inventory:
 
     @property
     def hub(self) -> Node:
-        return next(n for n in self.nodes if n.is_hub)
+        """The hub on vpn.network: the one every spoke prefers."""
+        return next(n for n in self.nodes if n.is_hub and n.tunnel_network is None)
+
+    @property
+    def hubs(self) -> tuple[Node, ...]:
+        """Every hub, in the order spokes prefer them: the hub on vpn.network, then the
+        others by tunnel network."""
+        others = sorted((n for n in self.nodes if n.is_hub and n.tunnel_network is not None),
+                        key=lambda n: int(n.tunnel_network.network_address)  # type: ignore[union-attr]
+                        )
+        return (self.hub, *others)
 
 
 def _node_paths(snap: Snapshot, problems: list[Problem]) -> list[str]:

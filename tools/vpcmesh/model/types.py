@@ -63,6 +63,8 @@ class Vpn:
     compat: Compat = field(default_factory=Compat)
     # Summary routes: with them the hub's config names no spoke, so it never restarts for one.
     address_space: tuple[IPv4Network, ...] = ()
+    # Two or more hubs: silence after which a node stops routing through a hub.
+    failover_timeout: int = 4
 
 
 @dataclass(frozen=True)
@@ -108,6 +110,8 @@ class Node:
     services: tuple[Service, ...]
     os: OsFamily
     doc: Document = field(repr=False, compare=False)
+    # A further hub's own tunnel network (issue: two hubs); None: vpn.network.
+    tunnel_network: IPv4Network | None = None
 
     @property
     def is_hub(self) -> bool:
@@ -139,6 +143,7 @@ def mesh_from(doc: Document) -> Mesh:
             max_clients=vpn.get("max_clients", 100),
             compat=Compat(**compat),
             address_space=tuple(_network(n) for n in vpn.get("address_space", [])),
+            failover_timeout=vpn.get("failover_timeout", 4),
         ),
         pki=PkiSettings(**pki),
         admins=tuple(data["admins"]),
@@ -172,4 +177,5 @@ def node_from(doc: Document) -> Node:
         services=tuple(Service(s["name"], s["port"]) for s in data.get("services", [])),
         os=OsFamily(data.get("os", "debian")),
         doc=doc,
+        tunnel_network=_network(data["tunnel_network"]) if "tunnel_network" in data else None,
     )

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from ipaddress import IPv4Address
+from ipaddress import IPv4Address, IPv4Network
 
 from vpcmesh.errors import Problem, VpcmeshError
 from vpcmesh.model.layout import STATE_FILE
@@ -15,13 +15,37 @@ from vpcmesh.model.types import Mesh, Node
 @dataclass(frozen=True)
 class Plan:
     mesh: Mesh
-    hub: Node
+    hubs: tuple[Node, ...]  # in the order spokes prefer them; hubs[0] serves vpn.network
     nodes: tuple[Node, ...]  # sorted by hostname
-    addresses: dict[str, IPv4Address]
+    addresses: dict[str, IPv4Address]  # in vpn.network
+
+    @property
+    def hub(self) -> Node:
+        return self.hubs[0]
 
     @property
     def spokes(self) -> tuple[Node, ...]:
         return tuple(n for n in self.nodes if not n.is_hub)
+
+    def network(self, hub: Node) -> IPv4Network:
+        """The tunnel network this hub's server hands out."""
+        return hub.tunnel_network or self.mesh.vpn.network
+
+    def tunnel_address(self, node: Node, hub: Node) -> IPv4Address:
+        """`node`'s address on `hub`'s tunnel: the same host part as in vpn.network, so one
+        allocation serves every hub. A hub has the first address of its own network; the
+        first hub, as a client of another, takes that hub's host part, free there."""
+        if node is hub or node.hostname == hub.hostname:
+            return self.network(hub).network_address + 1
+        own = self.addresses[node.hostname]
+        if node.hostname == self.hub.hostname:
+            own = self.addresses[hub.hostname]
+        offset = int(own) - int(self.mesh.vpn.network.network_address)
+        return self.network(hub).network_address + offset
+
+    def links(self, node: Node) -> tuple[Node, ...]:
+        """The hubs this node is an OpenVPN client of: every hub but itself."""
+        return tuple(h for h in self.hubs if h.hostname != node.hostname)
 
 
 def allocate(inventory: Inventory, previous: State) -> dict[str, IPv4Address]:
@@ -33,7 +57,7 @@ def allocate(inventory: Inventory, previous: State) -> dict[str, IPv4Address]:
     result: dict[str, IPv4Address] = {hub.hostname: first}
     owner: dict[IPv4Address, str] = {first: hub.hostname}
     pinned = {n.hostname: n.vpn_address for n in inventory.nodes
-              if n.vpn_address is not None and not n.is_hub}
+              if n.vpn_address is not None and n.hostname != hub.hostname}
     by_name = {n.hostname: n for n in inventory.nodes}
     present = {n.hostname for n in inventory.nodes}
     kept_by = {a: h for h, a in previous.addresses.items() if h in present and h not in pinned}
@@ -75,4 +99,4 @@ def allocate(inventory: Inventory, previous: State) -> dict[str, IPv4Address]:
 
 def make_plan(inventory: Inventory, previous: State) -> Plan:
     addresses = allocate(inventory, previous)
-    return Plan(inventory.mesh, inventory.hub, inventory.nodes, addresses)
+    return Plan(inventory.mesh, inventory.hubs, inventory.nodes, addresses)

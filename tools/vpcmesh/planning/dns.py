@@ -45,7 +45,8 @@ RESOLVER_TTL = 60  # seconds a spoke keeps an answer before it asks a hub again
 
 def resolver_clients(plan: Plan) -> list[IPv4Network]:
     """The networks the resolver answers, without one already inside another."""
-    wanted = [*LOCAL_CLIENTS, plan.mesh.vpn.network, *(s for n in plan.nodes for s in n.subnets)]
+    wanted = [*LOCAL_CLIENTS, *(plan.network(h) for h in plan.hubs),
+              *(s for n in plan.nodes for s in n.subnets)]
     kept: list[IPv4Network] = []
     for net in sorted(set(wanted), key=lambda n: (n.prefixlen, n.network_address)):
         if not any(net.subnet_of(k) for k in kept):
@@ -57,13 +58,13 @@ def resolver_listen(plan: Plan, node: Node) -> list[IPv4Address]:
     """A hub listens on its tunnel address (for spokes) and its private one (for its VPC);
     a spoke on its private address (for its containers and its VPC)."""
     if node.is_hub:
-        return [plan.addresses[node.hostname], node.private_address]
+        return [plan.tunnel_address(node, node), node.private_address]
     return [node.private_address]
 
 
 def resolver_hubs(plan: Plan) -> list[IPv4Address]:
-    """The hubs' resolvers, at their tunnel addresses."""
-    return [plan.addresses[plan.hub.hostname]]
+    """The hubs' resolvers, at their tunnel addresses, the preferred hub first."""
+    return [plan.tunnel_address(h, h) for h in plan.hubs]
 
 
 def digest(recs: list[Record]) -> str:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from functools import cache
 from ipaddress import IPv4Network
 from typing import Any
@@ -73,19 +73,70 @@ def _openvpn_files(plan: Plan, node: Node, store: Store, dns_up: bytes | None) -
     if node.is_hub:
         files[f"{names.OPENVPN_PREFIX}{names.CRL}"] = store.crl_pem
         files[f"{names.OPENVPN_PREFIX}{names.PEER_SCRIPT}"] = _render("peer.sh.j2", mesh=mesh)
-        spoke_routes = _sorted_networks(net for spoke in plan.spokes for net in spoke.subnets)
-        all_subnets = _sorted_networks(net for n in plan.nodes for net in n.subnets)
-        files[f"openvpn/{mesh.name}.conf"] = _render(
-            "server.conf.j2", spoke_routes=spoke_routes, all_subnets=all_subnets, **common)
-        for spoke in plan.spokes:
-            files[f"{names.OPENVPN_PREFIX}{names.CCD_DIR}/{spoke.hostname}"] = _render(
-                "ccd.j2", node=spoke, vpn=mesh.vpn, address=plan.addresses[spoke.hostname],
-                serial=_serial(store, spoke.hostname))
-    else:
-        files[f"openvpn/{mesh.name}.conf"] = _render("client.conf.j2", **common)
-        if dns_up is not None:
-            files[f"{names.OPENVPN_PREFIX}{names.DNS_UP}"] = dns_up
+        files[f"openvpn/{mesh.name}.conf"] = _render("server.conf.j2", **_server(plan, node),
+                                                     **common)
+        for client in plan.nodes:
+            if client.hostname == node.hostname:
+                continue
+            files[f"{names.OPENVPN_PREFIX}{names.CCD_DIR}/{client.hostname}"] = _render(
+                "ccd.j2", node=client, vpn=mesh.vpn, address=plan.tunnel_address(client, node),
+                netmask=plan.network(node).netmask, serial=_serial(store, client.hostname),
+                fallback=_fallback(plan, node) is client)
+    elif dns_up is not None:
+        files[f"{names.OPENVPN_PREFIX}{names.DNS_UP}"] = dns_up
+    multi = len(plan.hubs) > 1
+    if node.is_hub and multi:  # its tunnels to the other hubs, in /etc/openvpn/client
+        files[f"{names.LINK_PREFIX}ca.crt"] = store.ca_pem
+        files[f"{names.LINK_PREFIX}{node.hostname}.crt"] = store.cert_pems[node.hostname]
+    for i, hub in enumerate(plan.hubs):
+        if node.is_hub and (not multi or hub.hostname == node.hostname):
+            continue
+        folder = names.LINK_PREFIX if node.is_hub else names.OPENVPN_PREFIX
+        instance = names.link_instance(mesh.name, hub.hostname, i == 0)
+        files[f"{folder}{instance}.conf"] = _render(
+            "client.conf.j2", link=_Link(i, hub, multi, node.is_hub), **{**common, "hub": hub})
     return files
+
+
+@dataclass(frozen=True)
+class _Link:
+    """One of a node's tunnels, to `hub` (index: its place in the order spokes prefer)."""
+
+    index: int
+    hub: Node
+    multi: bool  # two or more hubs: named devices, route metrics, fast failover
+    between_hubs: bool  # a hub's tunnel to another hub: it takes no pushed routes
+
+    @property
+    def device(self) -> str:
+        # "tun*" like the one-hub mesh's tun0, for the firewall rules and the operator's
+        return f"tun-vpcm{self.index}" if self.multi else "tun"
+
+    @property
+    def metric(self) -> int:
+        return 100 + 100 * self.index
+
+
+def _fallback(plan: Plan, hub: Node) -> Node | None:
+    """The hub this hub hands a packet to when the node it is for has no tunnel here: the
+    next hub in the order (so with two, each other)."""
+    if len(plan.hubs) < 2:
+        return None
+    order = [h.hostname for h in plan.hubs]
+    return plan.hubs[(order.index(hub.hostname) + 1) % len(order)]
+
+
+def _server(plan: Plan, hub: Node) -> dict[str, Any]:
+    """What server.conf.j2 needs beyond the mesh: this hub's network, device, routes."""
+    multi = len(plan.hubs) > 1
+    index = [h.hostname for h in plan.hubs].index(hub.hostname)
+    # One hub routes the spokes' subnets to its tunnel; with more, every subnet but its own.
+    routed = (n for n in plan.nodes if n.hostname != hub.hostname) if multi else plan.spokes
+    return {"network": plan.network(hub),
+            "device": _Link(index, hub, multi, False).device,
+            "multi": multi,
+            "spoke_routes": _sorted_networks(net for n in routed for net in n.subnets),
+            "all_subnets": _sorted_networks(net for n in plan.nodes for net in n.subnets)}
 
 
 def _resolver_conf(plan: Plan, node: Node, mesh_wide: dict[str, Any]) -> bytes:
