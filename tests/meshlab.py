@@ -58,8 +58,13 @@ def lab_folder() -> Iterator[Path]:
 # The operator's --restart-cmd/--stop-cmd in a lab without systemd: one script for every
 # unit the agent runs, told apart by VPCMESH_UNIT as the README shows.
 STOP = """\
-pid={pid}
-case "$VPCMESH_UNIT" in vpcmesh-resolver@*) pid={pid}.resolver ;; esac
+pid={pid} log={log}
+case "$VPCMESH_UNIT" in
+  vpcmesh-resolver@*) pid={pid}.resolver log={log}.resolver ;;
+  openvpn-client@*)  # a tunnel to one more hub (two hubs): a process of its own
+    if [ -d "$VPCMESH_CONF_DIR/../server" ] || [ "$VPCMESH_UNIT" != "openvpn-client@$VPCMESH_MESH" ]
+    then pid={pid}.$VPCMESH_UNIT log={log}.$VPCMESH_UNIT; fi ;;
+esac
 if [ -f "$pid" ]; then
   kill "$(cat "$pid")" 2>/dev/null
   for i in $(seq 50); do kill -0 "$(cat "$pid")" 2>/dev/null || break; sleep 0.1; done
@@ -68,12 +73,12 @@ fi
 """
 RESTART = STOP + """\
 case "$VPCMESH_UNIT" in vpcmesh-resolver@*)
-  unbound -d -p -c "$VPCMESH_CONF_DIR/$VPCMESH_CONFIG" >>{log}.resolver 2>&1 &
+  unbound -d -p -c "$VPCMESH_CONF_DIR/$VPCMESH_CONFIG" >>"$log" 2>&1 &
   echo $! > "$pid"
   exit 0 ;;
 esac
 exec openvpn --cd "$VPCMESH_CONF_DIR" --config "$VPCMESH_CONFIG" --daemon vpcmt \
-  --writepid {pid} --log-append {log}
+  --writepid "$pid" --log-append "$log"
 """
 
 
@@ -82,7 +87,7 @@ def pull(vm: Vm, remote: Path, repo: Path, timeout: float = 30,
     """What the VM's timer runs, inside the VM's namespace, with the VM's own age key."""
     script, stop = vm.workdir / "restart.sh", vm.workdir / "stop.sh"
     script.write_text(RESTART.format(pid=vm.pidfile, log=vm.logfile))
-    stop.write_text(STOP.format(pid=vm.pidfile))
+    stop.write_text(STOP.format(pid=vm.pidfile, log=vm.logfile))
     proc = vm.exec(sys.executable, "-m", "vpcmesh", "pull", "--once", "--hostname", vm.name,
                    "--source", str(remote), "--age-key", str(key or KEYS / f"{vm.name}.agekey"),
                    "--trust-key", str(repo / "mesh/signing.pub"), "--root", str(vm.workdir),
@@ -97,10 +102,11 @@ def pid(vm: Vm) -> int:
 
 
 def compile_example(root: Path, algorithm: str = "ec-p256", vpn_extra: str = "",
-                    mesh_extra: str = "") -> Path:
+                    mesh_extra: str = "", node_extra: dict[str, str] | None = None) -> Path:
     """The example mesh with a fresh PKI, so the test never depends on today's date;
     `vpn_extra` is YAML added under `vpn:` (such as a compat block), `mesh_extra` at the
-    end of mesh.yaml."""
+    end of mesh.yaml, `node_extra` by hostname at the end of a node file (a key given
+    there replaces the file's own)."""
     repo = root / "repo"
     (repo / "mesh").mkdir(parents=True)
     text = (EXAMPLE / "mesh/mesh.yaml").read_text() + mesh_extra
@@ -108,6 +114,11 @@ def compile_example(root: Path, algorithm: str = "ec-p256", vpn_extra: str = "",
     (repo / "mesh/mesh.yaml").write_text(text.replace("algorithm: ec-p256",
                                                       f"algorithm: {algorithm}"))
     shutil.copytree(EXAMPLE / "nodes", repo / "nodes")
+    for host, extra in (node_extra or {}).items():
+        path = repo / "nodes" / f"{host}.yaml"
+        keys = {line.split(":")[0] for line in extra.splitlines()}
+        kept = [line for line in path.read_text().splitlines() if line.split(":")[0] not in keys]
+        path.write_text("\n".join(kept) + "\n" + extra)
     for args in (["init"], ["render"]):
         result = invoke(*args, "--repo", repo)
         assert result.exit_code == 0, result.stderr
@@ -124,14 +135,15 @@ Puller = Callable[[Vm, Path, Path], tuple[int, str]]
 def bring_up(lab: Lab, lab_root: Path, repo: Path, remote: Path, puller: Puller = pull,
              said: str = "installed version 1 and restarted OpenVPN\n") -> tuple[Vm, list[Vm]]:
     nodes = {p.stem: load(f"nodes/{p.name}", p.read_bytes()).data for p in (repo / "nodes").glob("*.yaml")}
-    hub_name = next(h for h, n in nodes.items() if n["role"] == "hub")
+    hub_name = next(h for h, n in nodes.items() if n["role"] == "hub"
+                    and "tunnel_network" not in n)
     for i, (host, node) in enumerate(sorted(nodes.items())):
         subnet = next(ipaddress.ip_network(s) for s in node["subnets"]
                       if ipaddress.ip_address(node["private_address"])
                       in ipaddress.ip_network(s))
         root = lab_root / host
         root.mkdir(mode=0o755)
-        lab.add_vm(host, node["public_address"] if host == hub_name else f"203.0.113.{100 + i}",
+        lab.add_vm(host, node.get("public_address") or f"203.0.113.{100 + i}",
                    node["private_address"], subnet.prefixlen, root)
     hub = lab.vms[hub_name]
     spokes = [vm for name, vm in lab.vms.items() if name != hub_name]

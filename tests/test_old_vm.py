@@ -58,7 +58,7 @@ def make_old_vm(vm: Vm, template: Path, repo: Path) -> None:
     shutil.copytree(repo / "build", vm.workdir / "srv/bundles")
     (vm.workdir / "restart.sh").write_text(RESTART.format(pid="/openvpn.pid",
                                                           log="/openvpn.log"))
-    (vm.workdir / "stop.sh").write_text(STOP.format(pid="/openvpn.pid"))
+    (vm.workdir / "stop.sh").write_text(STOP.format(pid="/openvpn.pid", log="/openvpn.log"))
     vm.pidfile, vm.logfile = vm.workdir / "openvpn.pid", vm.workdir / "openvpn.log"
 
 

@@ -17,6 +17,7 @@ import socket
 import struct
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 
 from vpcmesh.agent import resolver, system
@@ -33,6 +34,9 @@ log = logging.getLogger("vpcmesh.agent")
 GONE_AFTER = 30.0
 # The later hub's second look, for two hubs that checked at the same instant.
 SETTLE = 3.0
+# How long a pull waits for a restarted tunnel to another hub to connect: that hub may be
+# down, which is no reason to hold up (or refuse) the version.
+LINK_WAIT = 10.0
 
 
 class Link(Service):
@@ -41,6 +45,7 @@ class Link(Service):
 
     def __init__(self, opts: ServiceOptions, unit: Unit, conf_dir: Path, mesh: str) -> None:
         instance = unit.name.partition("@")[2]
+        opts = replace(opts, health_timeout=min(opts.health_timeout, LINK_WAIT))
         super().__init__(opts, unit.name, unit.listen, mesh, conf_dir, f"{instance}.conf")
         self.peer = unit.peer
 

@@ -21,6 +21,7 @@ class Reason(Enum):
 
     NEW_NODE = "new node"
     ROLE_CHANGED = "role changed to {}"
+    HUB_LINKS = "a second hub: it now also connects to the other hubs as a client"
     ALGORITHM_CHANGED = "pki.algorithm changed to {}"
     KEY_MISSING = "its private key is missing from secrets/"
     EXPIRED = "expired on {}"
@@ -86,6 +87,8 @@ def _reissue_reason(plan: Plan, store: Store, host: str, is_hub: bool, now: dt.d
         return Decision(Reason.NEW_NODE), False
     if pki.is_server(cert) != is_hub:
         return Decision(Reason.ROLE_CHANGED, "hub" if is_hub else "spoke"), False
+    if is_hub and len(plan.hubs) > 1 and not pki.is_client(cert):
+        return Decision(Reason.HUB_LINKS), False
     if store.crl is not None and \
             store.crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None:
         return Decision(Reason.REVOKED_AND_REPLACED), False  # an interrupted revoke

@@ -62,8 +62,10 @@ def issue(snap: Snapshot, plan: Plan, store: Store, actions: PkiPlan, admin: Adm
     sops_binary = sops.binary()  # once for the whole pool
     for host in actions.issue:
         node = nodes[host]
+        # With two or more hubs, a hub is also a client of the others: both usages.
         made = pki.issue(admin.ca_key, store.ca, host, node.is_hub, settings.algorithm,
-                         settings.cert_validity_days, now)
+                         settings.cert_validity_days, now,
+                         client=not node.is_hub or len(plan.hubs) > 1)
         public[issued_cert(host)] = pem = pki.cert_pem(made.cert).encode()
         snap.cache.put(key("signed", pem, store.ca_pem), True)
         payload = node_payload(host, made.key, admin.tls_key, pki.fingerprint(made.cert))

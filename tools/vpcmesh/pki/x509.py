@@ -110,10 +110,13 @@ class Issued:
 
 
 def issue(ca_key: PrivateKey, ca_cert: x509.Certificate, hostname: str, server: bool,
-          algorithm: str, days: int, now: dt.datetime) -> Issued:
+          algorithm: str, days: int, now: dt.datetime, client: bool | None = None) -> Issued:
+    """`client`: also for TLS clients (default: when not a server)."""
     key = generate_key(algorithm)
     not_after = min(now + dt.timedelta(days=days), ca_cert.not_valid_after_utc)
-    usage = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
+    usage = [ExtendedKeyUsageOID.SERVER_AUTH] if server else []
+    if client if client is not None else not server:
+        usage.append(ExtendedKeyUsageOID.CLIENT_AUTH)
     cert = (
         x509.CertificateBuilder()
         .subject_name(_name(hostname)).issuer_name(ca_cert.subject)
@@ -121,7 +124,7 @@ def issue(ca_key: PrivateKey, ca_cert: x509.Certificate, hostname: str, server: 
         .not_valid_before(now - CLOCK_SKEW).not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(_leaf_usage(key), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+        .add_extension(x509.ExtendedKeyUsage(usage), critical=False)
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
                        critical=False)
         .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
@@ -137,6 +140,14 @@ def is_server(cert: x509.Certificate) -> bool:
     except x509.ExtensionNotFound:
         return False
     return ExtendedKeyUsageOID.SERVER_AUTH in eku
+
+
+def is_client(cert: x509.Certificate) -> bool:
+    try:
+        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+    except x509.ExtensionNotFound:
+        return False
+    return ExtendedKeyUsageOID.CLIENT_AUTH in eku
 
 
 def signed_by(cert: x509.Certificate | x509.CertificateRevocationList,
