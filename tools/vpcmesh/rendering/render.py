@@ -133,6 +133,7 @@ def _server(plan: Plan, hub: Node) -> dict[str, Any]:
     # One hub routes the spokes' subnets to its tunnel; with more, every subnet but its own.
     routed = (n for n in plan.nodes if n.hostname != hub.hostname) if multi else plan.spokes
     return {"network": plan.network(hub),
+            "hub_networks": [plan.network(h) for h in plan.hubs if h.hostname != hub.hostname],
             "device": _Link(index, hub, multi, False).device,
             "multi": multi,
             "spoke_routes": _sorted_networks(net for n in routed for net in n.subnets),
