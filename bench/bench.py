@@ -293,7 +293,8 @@ class Bench:
 
 
 def running_mesh_table(sizes: list[int]) -> str:
-    """The running mesh: changes, convergence and throughput, in network namespaces."""
+    """The running mesh: changes, two hubs' failover, convergence and throughput, in
+    network namespaces."""
     import live
 
     missing = live.missing()
@@ -307,6 +308,16 @@ def running_mesh_table(sizes: list[int]) -> str:
              ("  while a spoke's subnets change", lost["subnet"], "0"),
              ("  while a spoke is revoked", lost["revoke"], "0"),
              ("revoked spoke gone from the hub", lost["revoked gone"], "<= 5 s")]
+    import failover
+
+    print("... two hubs: failover", file=sys.stderr, flush=True)
+    two = failover.measure()
+    rows += [("two hubs: the preferred hub's cloud cut off, spokes reach each other again",
+              two["failover"], "<= 5 s (median of 5)"),
+             ("  packets lost as that hub comes back (ping 10/s both ways)", two["return"],
+              "0"),
+             ("  packets lost while a change restarts both hubs (pulled at once)",
+              two["rolling"], "0")]
     for n in sizes:
         c = live.convergence(n)
         rows.append((f"publish to all {n} nodes applied (2-min timers, simulated)",

@@ -22,10 +22,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 
+from test_two_hubs import TwoHubs, _recovery, _up, change_both_hubs  # noqa: E402
+
 from conftest import KEYS  # noqa: E402
 from meshlab import Ping, debian_tun_mode, lab_folder  # noqa: E402
 from netlab import wait_for  # noqa: E402
-from test_two_hubs import TwoHubs, _recovery, _up, change_both_hubs  # noqa: E402
 
 TRIALS = 5
 

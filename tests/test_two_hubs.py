@@ -55,11 +55,10 @@ def _up(lab_root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TwoHubs]:
     remote = git_bundles(repo / "build", lab_root / "published")
     with Lab(lab_root) as lab:
         vms = {}
-        for i, (host, private, public) in enumerate((
-                ("aliyun-hz-1", "172.16.0.10", "203.0.113.10"),
-                ("tencent-hz-1", "172.17.0.10", "203.0.113.20"),
-                ("huawei-hz-1", "172.18.0.10", f"203.0.113.{102}"),
-                ("ucloud-hz-1", "172.19.0.10", f"203.0.113.{103}"))):
+        for host, private, public in (("aliyun-hz-1", "172.16.0.10", "203.0.113.10"),
+                                      ("tencent-hz-1", "172.17.0.10", "203.0.113.20"),
+                                      ("huawei-hz-1", "172.18.0.10", "203.0.113.102"),
+                                      ("ucloud-hz-1", "172.19.0.10", "203.0.113.103")):
             root = lab_root / host
             root.mkdir(mode=0o755)
             vms[host] = lab.add_vm(host, public, private, 24, root)

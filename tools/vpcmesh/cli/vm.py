@@ -30,8 +30,9 @@ from vpcmesh.cli.params import exit_with as _exit
 @click.option("--interval", type=click.FloatRange(min=1), default=120, show_default=True,
               help="Seconds between pulls without --once.")
 @click.option("--restart-cmd", help="Restart a unit with this shell command instead of"
-                                    " systemctl restart; run once per unit (OpenVPN, the"
-                                    " resolver) with VPCMESH_UNIT naming it.")
+                                    " systemctl restart; run once per unit (OpenVPN, each"
+                                    " tunnel to a further hub, the resolver) with"
+                                    " VPCMESH_UNIT naming it.")
 @click.option("--stop-cmd", help="Stop a unit with this shell command (after a first install"
                                  " that cannot start) instead of systemctl stop.")
 @click.option("--health-cmd", help="Health check command instead of checking the process and"
@@ -43,6 +44,9 @@ from vpcmesh.cli.params import exit_with as _exit
 @click.option("--health-timeout", type=click.FloatRange(min=0), default=30,
               show_default=True,
               help="Seconds OpenVPN has to come up before the previous files come back.")
+@click.option("--hub-wait", type=click.FloatRange(min=0), default=300, show_default=True,
+              help="Two or more hubs: seconds a hub waits for the others to carry its spokes"
+                   " before it restarts; then this pull changes nothing and fails.")
 @click.option("--status", "show_status", is_flag=True, help="Print what is installed; exit.")
 @click.option("--json", "as_json", is_flag=True, help="With --status: print JSON.")
 @click.option("--metrics", "metrics", type=click.Path(dir_okay=False, path_type=Path),
@@ -53,7 +57,7 @@ def pull_cmd(hostname: str | None, source: str | None, ref: str, token_file: Pat
              header_file: Path | None, age_key: Path | None,
              trust_key: Path | None, root: Path, once: bool, interval: float,
              restart_cmd: str | None, stop_cmd: str | None, health_cmd: str | None,
-             pidfile: Path | None, health_timeout: float, show_status: bool,
+             pidfile: Path | None, health_timeout: float, hub_wait: float, show_status: bool,
              as_json: bool, metrics: Path | None, firewall: bool | None) -> None:
     """Fetch this node's signed bundle, verify it, and install it safely."""
     from vpcmesh.commands import pull
@@ -72,7 +76,8 @@ def pull_cmd(hostname: str | None, source: str | None, ref: str, token_file: Pat
     opts = PullOptions(hostname, age_key, trust_key, root,
                        ServiceOptions(restart_cmd, health_cmd, pidfile, health_timeout,
                                       stop_cmd), metrics,
-                       firewall=root == Path("/") if firewall is None else firewall)
+                       firewall=root == Path("/") if firewall is None else firewall,
+                       hub_wait=hub_wait)
     credentials = Credentials(token_file, header_file)
     _exit(error_handler.run(lambda: pull.run(source, ref, opts, once, interval, credentials)))
 
