@@ -74,6 +74,13 @@ def _message(change: Callable[[dict[str, object]], None], build: Path) -> str:
      "SRC: manifest field 'units' names a unit twice; refusing the bundle"),
     (lambda m: m.update(units={"kind": "resolver"}),
      "SRC: manifest field 'units' is not a list of at most 16 units; refusing the bundle"),
+    (lambda m: m.update(units=[{"kind": "openvpn-client", "name": "openvpn-client@x-h",
+                                "listen": "10.9.0.2"}]),
+     "SRC: manifest field 'peer' is missing or malformed; refusing the bundle"),
+    (lambda m: m.update(hubs=["a", "../b"]),
+     "SRC: manifest field 'hubs' is not a list of distinct hostnames; refusing the bundle"),
+    (lambda m: m.update(hubs=["a", "a"]),
+     "SRC: manifest field 'hubs' is not a list of distinct hostnames; refusing the bundle"),
 ])
 def test_a_manifest_the_agent_cannot_understand_is_refused_by_field(
         build: Path, change: Callable[[dict[str, object]], None], expected: str) -> None:
@@ -114,4 +121,19 @@ def test_units_are_listed_only_when_there_are_any(build: Path) -> None:
     parsed = contract.parse(contract.canonical(raw), "SRC")
     assert parsed.body.units == (contract.Unit("resolver", "vpcmesh-resolver@example",
                                                "172.17.0.10"),)
+    assert parsed.to_bytes() == contract.canonical(raw)
+
+
+def test_a_tunnel_to_a_further_hub_and_the_hubs_parse_back(build: Path) -> None:
+    """Two hubs: the extra tunnel is a unit naming its hub, and the hubs are listed in the
+    order spokes prefer them; a one-hub bundle has neither field."""
+    raw = json.loads((build / HOST / "manifest.json").read_bytes())
+    assert "hubs" not in raw
+    raw["units"] = [{"kind": "openvpn-client", "listen": "10.9.0.3", "peer": "hub-2",
+                     "name": "openvpn-client@example-hub-2"}]
+    raw["hubs"] = ["hub-1", "hub-2"]
+    parsed = contract.parse(contract.canonical(raw), "SRC")
+    assert parsed.body.units == (contract.Unit("openvpn-client", "openvpn-client@example-hub-2",
+                                               "10.9.0.3", "hub-2"),)
+    assert parsed.body.hubs == ("hub-1", "hub-2")
     assert parsed.to_bytes() == contract.canonical(raw)
