@@ -14,7 +14,7 @@ from typing import NoReturn
 from vpcmesh.agent import leave, links, report, resolver
 from vpcmesh.agent.install import Installer, Target, layout
 from vpcmesh.agent.links import Link
-from vpcmesh.agent.service import Health, Service, ServiceOptions, impact
+from vpcmesh.agent.service import Health, Service, ServiceOptions, impact, touches
 from vpcmesh.agent.sources import NotInSource, Source
 from vpcmesh.agent.state import (
     HEALTHY,
@@ -236,7 +236,7 @@ def pull(source: Source, opts: PullOptions, now: dt.datetime) -> PullResult:
     # Then each other unit whose files changed (or that is new), one after the other.
     configs = {u.conf_dir / u.config for u in [service, *tunnels]}
     for unit in units:
-        if unit.unit in state.units and not _touches(installer, target, unit, configs):
+        if unit.unit in state.units and not touches(installer, target, unit, configs):
             continue
         unit.restart()
         restarted.append(unit)
@@ -257,15 +257,6 @@ def pull(source: Source, opts: PullOptions, now: dt.datetime) -> PullResult:
     write_agent_state(opts.root, done)
     return PullResult("installed", version, effect.restart, effect.openvpn, effect.reconnect,
                       effect.drop, tuple(u.unit for u in restarted if u is not service))
-
-
-def _touches(installer: Installer, target: Target, unit: Service, configs: set[Path]) -> bool:
-    """Whether this install changed the unit's own files (or its unit file, or its drop-in),
-    not counting the configs of the other units that share its folder."""
-    own = unit.conf_dir / unit.config
-    return any((unit.conf_dir in p.parents and (p == own or p not in configs))
-               or p.parent == target.unit_dir or p.parent.name == f"{unit.unit}.service.d"
-               for p in installer.changed)
 
 
 def _stop_gone(state: AgentState, units: list[Service], opts: PullOptions,

@@ -194,3 +194,12 @@ def retire(opts: ServiceOptions, name: str, conf_dir: Path, config: str, mesh: s
     Service(opts, name, "", mesh, conf_dir, config).stop()
     if root == system.REAL_ROOT and system.has_systemd() and opts.restart_cmd is None:
         system.systemctl("disable", name)
+
+
+def touches(installer: Installer, target: Target, unit: Service, configs: set[Path]) -> bool:
+    """Whether this install changed the unit's own files (or its unit file, or its drop-in),
+    not counting the configs of the other units that share its folder."""
+    own = unit.conf_dir / unit.config
+    return any((unit.conf_dir in p.parents and (p == own or p not in configs))
+               or p.parent == target.unit_dir or p.parent.name == f"{unit.unit}.service.d"
+               for p in installer.changed)
