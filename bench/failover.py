@@ -22,10 +22,11 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 
+import live  # noqa: E402
+
 from test_two_hubs import TwoHubs, _recovery, _up, change_both_hubs  # noqa: E402
 
-from conftest import KEYS  # noqa: E402
-from meshlab import Ping, debian_tun_mode, lab_folder  # noqa: E402
+from meshlab import Ping  # noqa: E402
 from netlab import wait_for  # noqa: E402
 
 TRIALS = 5
@@ -54,23 +55,14 @@ def _trial(h: TwoHubs) -> tuple[float, tuple[int, int]]:
 
 
 def measure() -> dict[str, str]:
-    saved = {k: os.environ.get(k) for k in ("VPCMESH_NOW", "SOPS_AGE_KEY_FILE")}
-    os.environ["SOPS_AGE_KEY_FILE"] = str(KEYS / "admin.agekey")
-    try:
-        with debian_tun_mode(), lab_folder() as root:
-            setup = _up(root, _Env())  # type: ignore[arg-type]
-            h = next(setup)
-            try:
-                trials = [_trial(h) for _ in range(TRIALS)]
-                rolling, _ = change_both_hubs(h)
-            finally:
-                setup.close()
-    finally:
-        for key, value in saved.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+    with live.lab_root() as root:
+        setup = _up(root, _Env())  # type: ignore[arg-type]
+        h = next(setup)
+        try:
+            trials = [_trial(h) for _ in range(TRIALS)]
+            rolling, _ = change_both_hubs(h)
+        finally:
+            setup.close()
     times = sorted(t for t, _ in trials)
     returned = [sum(lost) for _, lost in trials]
     return {"failover": f"median {statistics.median(times):.1f} s"

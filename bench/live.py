@@ -53,16 +53,24 @@ class Mesh:
 
 @contextlib.contextmanager
 def mesh() -> Iterator[Mesh]:
+    with lab_root() as root:
+        repo = compile_example(root)
+        remote = git_bundles(repo / "build", root / "published")
+        with Lab(root) as lab:
+            hub, spokes = bring_up(lab, root, repo, remote)
+            yield Mesh(lab, repo, remote, hub, {s.name: s for s in spokes}, root)
+
+
+@contextlib.contextmanager
+def lab_root() -> Iterator[Path]:
+    """A lab's folder, with /dev/net/tun as on a VM, real time and the admin key (as the
+    tests' fixtures set them), all put back afterwards."""
     saved = {k: os.environ.get(k) for k in ("VPCMESH_NOW", "SOPS_AGE_KEY_FILE")}
     os.environ.pop("VPCMESH_NOW", None)
     os.environ["SOPS_AGE_KEY_FILE"] = str(KEYS / "admin.agekey")
     try:
         with debian_tun_mode(), lab_folder() as root:
-            repo = compile_example(root)
-            remote = git_bundles(repo / "build", root / "published")
-            with Lab(root) as lab:
-                hub, spokes = bring_up(lab, root, repo, remote)
-                yield Mesh(lab, repo, remote, hub, {s.name: s for s in spokes}, root)
+            yield root
     finally:
         for key, value in saved.items():
             if value is None:

@@ -134,20 +134,20 @@ def issue(ca_key: PrivateKey, ca_cert: x509.Certificate, hostname: str, server: 
     return Issued(key, cert)
 
 
-def is_server(cert: x509.Certificate) -> bool:
+def _usage(cert: x509.Certificate, oid: x509.ObjectIdentifier) -> bool:
     try:
         eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
     except x509.ExtensionNotFound:
         return False
-    return ExtendedKeyUsageOID.SERVER_AUTH in eku
+    return oid in eku
+
+
+def is_server(cert: x509.Certificate) -> bool:
+    return _usage(cert, ExtendedKeyUsageOID.SERVER_AUTH)
 
 
 def is_client(cert: x509.Certificate) -> bool:
-    try:
-        eku = cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
-    except x509.ExtensionNotFound:
-        return False
-    return ExtendedKeyUsageOID.CLIENT_AUTH in eku
+    return _usage(cert, ExtendedKeyUsageOID.CLIENT_AUTH)
 
 
 def signed_by(cert: x509.Certificate | x509.CertificateRevocationList,
