@@ -112,3 +112,18 @@ def test_a_hub_keeps_its_tunnels_to_the_other_hubs_beside_its_server(example_rep
         f"{LINK} {client} example-tencent-hz-1.conf"]
     assert not (client / "example-tencent-hz-1.conf").exists()
     assert not (client / "aliyun-hz-1.key").exists()
+
+
+def test_the_picture_and_the_client_count_know_every_hub(example_repo: Path) -> None:
+    _two_hubs(example_repo)
+    result = invoke("graph", "--repo", example_repo)
+    assert result.exit_code == 0, result.stderr
+    edges = [line.strip() for line in result.stdout.splitlines() if "---" in line]
+    assert edges == ["n_aliyun_hz_1 --- n_huawei_hz_1", "n_tencent_hz_1 --- n_huawei_hz_1",
+                     "n_aliyun_hz_1 --- n_ucloud_hz_1", "n_tencent_hz_1 --- n_ucloud_hz_1",
+                     "n_aliyun_hz_1 --- n_tencent_hz_1"]
+    mesh = example_repo / "mesh/mesh.yaml"
+    mesh.write_text(mesh.read_text().replace("max_clients: 50", "max_clients: 2"))
+    result = invoke("validate", "--repo", example_repo)
+    assert result.exit_code == 1
+    assert "vpn.max_clients is 2 but the mesh has 3 clients per hub; raise it" in result.stderr

@@ -230,10 +230,13 @@ def check_mesh_wide(mesh: Mesh | None, nodes: list[Node]) -> list[Problem]:
     problems += _check_unique(nodes)
     problems += _check_overlaps(mesh, nodes)
     spokes = sum(1 for n in nodes if not n.is_hub)
-    if mesh is not None and spokes > mesh.vpn.max_clients:
+    hubs = len(nodes) - spokes
+    if mesh is not None and spokes + max(0, hubs - 1) > mesh.vpn.max_clients:
+        # With two hubs or more, every hub also serves the other hubs' tunnels.
+        what = f"{spokes} spokes" if hubs < 2 else f"{len(nodes) - 1} clients per hub"
         problems.append(Problem(mesh.doc.at(["vpn", "max_clients"]),
                                 f"vpn.max_clients is {mesh.vpn.max_clients} but the mesh has"
-                                f" {spokes} spokes; raise it"))
+                                f" {what}; raise it"))
     return problems
 
 

@@ -5,7 +5,7 @@ Graphviz DOT, which Debian's `dot` turns into SVG."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from itertools import groupby
 
@@ -60,12 +60,10 @@ def mermaid(plan: Plan, overlay: Overlay = Overlay()) -> str:
             shape = ('{{"', '"}}') if node.is_hub else ('["', '"]')
             out.append(f"    {_id(node.hostname)}{shape[0]}{label}{shape[1]}")
         out.append("  end")
-    hub = _id(plan.hub.hostname)
-    for node in nodes:
-        if not node.is_hub:
-            edge = "-.-" if node.hostname in overlay.changes and \
-                overlay.changes[node.hostname] == "removed" else "---"
-            out.append(f"  {hub} {edge} {_id(node.hostname)}")
+    for hub_name, node in _tunnels(plan, nodes):
+        edge = "-.-" if node.hostname in overlay.changes and \
+            overlay.changes[node.hostname] == "removed" else "---"
+        out.append(f"  {_id(hub_name)} {edge} {_id(node.hostname)}")
     for name, colour in (("up", UP), ("down", DOWN)):
         out.append(f"  classDef {name} fill:{colour}")
     for name, colour in CHANGE.items():
@@ -104,12 +102,20 @@ def dot(plan: Plan, overlay: Overlay = Overlay()) -> str:
                 attrs.append(f'color="{CHANGE[change]}", penwidth=3')
             out.append(f"    {_id(node.hostname)} [{', '.join(attrs)}];")
         out.append("  }")
-    for node in nodes:
-        if not node.is_hub:
-            style = ' [style=dashed]' if overlay.changes.get(node.hostname) == "removed" else ""
-            out.append(f"  {_id(plan.hub.hostname)} -- {_id(node.hostname)}{style};")
+    for hub_name, node in _tunnels(plan, nodes):
+        style = ' [style=dashed]' if overlay.changes.get(node.hostname) == "removed" else ""
+        out.append(f"  {_id(hub_name)} -- {_id(node.hostname)}{style};")
     out.append("}")
     return "\n".join(out) + "\n"
+
+
+def _tunnels(plan: Plan, nodes: Iterable[Node]) -> list[tuple[str, Node]]:
+    """Every tunnel, as (hub, the other end): each spoke to each hub, then between hubs."""
+    hubs = [h.hostname for h in plan.hubs]
+    listed = list(nodes)
+    out = [(hub, node) for node in listed if not node.is_hub for hub in hubs]
+    return out + [(hub, node) for i, hub in enumerate(hubs) for node in listed
+                  if node.hostname in hubs[i + 1:]]
 
 
 def svg(dot_text: str) -> bytes:
