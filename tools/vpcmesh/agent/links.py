@@ -104,17 +104,22 @@ def _spokes_here(conf_dir: Path, mesh: str, hubs: tuple[str, ...]) -> dict[str, 
             if c.common_name not in hubs and c.virtual_address}
 
 
-def _carried_by(link: Link, here: ipaddress.IPv4Network, spokes: dict[str, str]) -> list[str]:
-    """The spokes that do not answer through `link`'s hub (at their address there)."""
+def _carried_by(link: Link, here: ipaddress.IPv4Network, spokes: dict[str, str],
+                carried: set[str]) -> list[str]:
+    """The spokes not known to answer through `link`'s hub (at their address there). Those
+    that answered once are not asked again, and the first that does not answer ends the
+    round: with a thousand spokes, a round costs one timeout, not one per spoke."""
     there = _network_of(link.address)
     if there is None:
         return sorted(spokes)
-    missing = []
     for name, address in sorted(spokes.items()):
+        if name in carried:
+            continue
         offset = int(ipaddress.IPv4Address(address)) - int(here.network_address)
         if not echo(str(there.network_address + offset)):
-            missing.append(name)
-    return missing
+            return sorted(set(spokes) - carried)
+        carried.add(name)
+    return []
 
 
 def before_restart(body: Body, conf_dir: Path, own: list[Link], wait: float,
@@ -138,6 +143,7 @@ def before_restart(body: Body, conf_dir: Path, own: list[Link], wait: float,
 def _wait_for(link: Link, body: Body, conf_dir: Path, here: ipaddress.IPv4Network,
               start: float, wait: float, clock: Callable[[], float]) -> None:
     down_since: float | None = None
+    carried: set[str] = set()
     while True:
         now = clock()
         if link.probe() is not Health.UP:
@@ -149,7 +155,8 @@ def _wait_for(link: Link, body: Body, conf_dir: Path, here: ipaddress.IPv4Networ
             missing = [f"its tunnel to {link.peer}"]
         else:
             down_since = None
-            missing = _carried_by(link, here, _spokes_here(conf_dir, body.mesh, body.hubs))
+            missing = _carried_by(link, here, _spokes_here(conf_dir, body.mesh, body.hubs),
+                                  carried)
             if not missing:
                 return
         if now - start >= wait:
