@@ -61,8 +61,9 @@ STOP = """\
 pid={pid} log={log}
 case "$VPCMESH_UNIT" in
   vpcmesh-resolver@*) pid={pid}.resolver log={log}.resolver ;;
-  openvpn-client@*)  # a tunnel to one more hub (two hubs): a process of its own
-    if [ -d "$VPCMESH_CONF_DIR/../server" ] || [ "$VPCMESH_UNIT" != "openvpn-client@$VPCMESH_MESH" ]
+  openvpn-client@*)  # a tunnel to one more hub (two hubs; on a hub, every one of them)
+    if [ -f "$VPCMESH_CONF_DIR/../server/$VPCMESH_MESH.conf" ] ||
+       [ "$VPCMESH_UNIT" != "openvpn-client@$VPCMESH_MESH" ]
     then pid={pid}.$VPCMESH_UNIT log={log}.$VPCMESH_UNIT; fi ;;
 esac
 if [ -f "$pid" ]; then
