@@ -5,6 +5,7 @@ themselves run in tests/test_two_hubs.py.)"""
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -127,3 +128,17 @@ def test_the_picture_and_the_client_count_know_every_hub(example_repo: Path) -> 
     result = invoke("validate", "--repo", example_repo)
     assert result.exit_code == 1
     assert "vpn.max_clients is 2 but the mesh has 3 clients per hub; raise it" in result.stderr
+
+
+def test_plan_says_a_hub_restart_moves_its_spokes_once_both_hubs_are_linked(repo: Path) -> None:
+    _two_hubs(repo)  # getting the second hub: the spokes have no tunnel to it yet
+    said = invoke("plan", "--repo", repo, "--base", "main").stdout
+    assert "~ aliyun-hz-1: changed; hub restarts: 2 spoke(s) reconnect" in said, said
+    subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
+    subprocess.run(["git", "-C", str(repo), "-c", "user.email=ci@example.com", "-c",
+                    "user.name=ci", "commit", "-qm", "two hubs"], check=True)
+    mesh = repo / "mesh/mesh.yaml"
+    mesh.write_text(mesh.read_text().replace("max_clients: 50", "max_clients: 60"))
+    said = invoke("plan", "--repo", repo, "--base", "main").stdout
+    assert ("~ aliyun-hz-1: changed; hub restarts, one hub at a time: its 2 spoke(s) move to"
+            " another hub meanwhile") in said, said

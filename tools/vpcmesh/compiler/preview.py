@@ -121,8 +121,16 @@ def _node_change(host: str, change: str, files: dict[str, str], head: Preview,
     if effects.needs_restart(role, files):
         out.restart = True
         spokes = len(head.plan.spokes)
-        out.impact = (f"hub restarts: {spokes} spoke(s) reconnect" if role == "hub"
-                      else "restarts its OpenVPN: only this node reconnects")
+        linked = not any(rel.startswith(names.LINK_PREFIX) and op == "added"
+                         for rel, op in files.items())
+        if role == "hub" and len(head.plan.hubs) > 1 and linked:
+            # Its agent waits until another hub carries its spokes (agent/links.py); not
+            # while the mesh is getting its second hub: the spokes have no tunnel to it yet.
+            out.impact = (f"hub restarts, one hub at a time: its {spokes} spoke(s) move to"
+                          " another hub meanwhile")
+        else:
+            out.impact = (f"hub restarts: {spokes} spoke(s) reconnect" if role == "hub"
+                          else "restarts its OpenVPN: only this node reconnects")
         return out
     revoked = set(head.actions.revoke)
     for rel, op in files.items():
