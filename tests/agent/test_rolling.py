@@ -39,7 +39,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     monkeypatch.setattr(links.time, "sleep", found.sleep)
     monkeypatch.setattr(links, "_network_of", lambda a: ipaddress.IPv4Network(NETWORKS[a])
                         if a in NETWORKS else None)
-    monkeypatch.setattr(links, "_spokes_here", lambda *a: {"huawei-hz-1": "10.9.0.2"})
+    monkeypatch.setattr(links, "spokes_here", lambda *a: {"huawei-hz-1": "10.9.0.2"})
     return found
 
 

@@ -44,14 +44,18 @@ class Link(Service):
     connected (its hub may be down) does not stop a version; one whose unit cannot run does."""
 
     def __init__(self, opts: ServiceOptions, unit: Unit, conf_dir: Path, mesh: str) -> None:
-        instance = unit.name.partition("@")[2]
         opts = replace(opts, health_timeout=min(opts.health_timeout, LINK_WAIT))
-        super().__init__(opts, unit.name, unit.listen, mesh, conf_dir, f"{instance}.conf")
+        super().__init__(opts, unit.name, unit.listen, mesh, conf_dir, _config(unit.name))
         self.peer = unit.peer
 
     def _process_up(self) -> bool:
         # --pidfile is the node's own OpenVPN's; under --restart-cmd the address tells.
         return self.opts.restart_cmd is not None or system.unit_active(self.unit)
+
+
+def _config(unit: str) -> str:
+    """openvpn-client@NAME reads NAME.conf (Debian's unit)."""
+    return f"{unit.partition('@')[2]}.conf"
 
 
 def links(opts: ServiceOptions, body: Body, conf_dir: Path) -> list[Link]:
@@ -93,15 +97,18 @@ def _network_of(address: str) -> ipaddress.IPv4Network | None:
     return None
 
 
-def _spokes_here(conf_dir: Path, mesh: str, hubs: tuple[str, ...]) -> dict[str, str]:
-    """The spokes connected to this hub now, with their tunnel addresses here."""
+def spokes_here(body: Body, conf_dir: Path) -> dict[str, str]:
+    """The spokes connected to this hub now (two hubs or more), with their tunnel
+    addresses here."""
+    if len(body.hubs) < 2:
+        return {}
     try:
-        with Management(conf_dir / f"{mesh}.mgmt") as management:
+        with Management(conf_dir / f"{body.mesh}.mgmt") as management:
             clients = management.clients()
     except VpcmeshError:
         return {}
     return {c.common_name: c.virtual_address for c in clients
-            if c.common_name not in hubs and c.virtual_address}
+            if c.common_name not in body.hubs and c.virtual_address}
 
 
 def _carried_by(link: Link, here: ipaddress.IPv4Network, spokes: dict[str, str],
@@ -155,8 +162,7 @@ def _wait_for(link: Link, body: Body, conf_dir: Path, here: ipaddress.IPv4Networ
             missing = [f"its tunnel to {link.peer}"]
         else:
             down_since = None
-            missing = _carried_by(link, here, _spokes_here(conf_dir, body.mesh, body.hubs),
-                                  carried)
+            missing = _carried_by(link, here, spokes_here(body, conf_dir), carried)
             if not missing:
                 return
         if now - start >= wait:
@@ -174,20 +180,17 @@ def after_restart(body: Body, conf_dir: Path, before: dict[str, str], wait: floa
         return []
     deadline = time.monotonic() + wait
     while True:
-        away = sorted(set(before) - set(_spokes_here(conf_dir, body.mesh, body.hubs)))
+        away = sorted(set(before) - set(spokes_here(body, conf_dir)))
         if not away or time.monotonic() >= deadline:
             return away
         time.sleep(0.5)
 
-
-def spokes_here(body: Body, conf_dir: Path) -> dict[str, str]:
-    return _spokes_here(conf_dir, body.mesh, body.hubs) if len(body.hubs) > 1 else {}
 
 
 def retire_unit(opts: ServiceOptions, name: str, target: Target, mesh: str, root: Path) -> None:
     """Stop and disable a unit the installed version ran and the new one does not."""
     if name.startswith("openvpn-client@"):
         folder = target.link_dir if target.conf_dir.name == "server" else target.conf_dir
-        retire(opts, name, folder, f"{name.partition('@')[2]}.conf", mesh, root)
+        retire(opts, name, folder, _config(name), mesh, root)
     else:
         resolver.gone(opts, name, target.resolver_dir, mesh, root)

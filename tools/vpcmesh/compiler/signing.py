@@ -51,8 +51,8 @@ def _units(plan: Plan, node: Node) -> tuple[Unit, ...]:
     units = [Unit("openvpn-client",
                   f"openvpn-client@{names.link_instance(plan.mesh.name, hub.hostname, i == 0)}",
                   str(plan.tunnel_address(node, hub)), hub.hostname)
-             for i, hub in enumerate(plan.hubs)
-             if hub.hostname != node.hostname and (node.is_hub or i > 0)]
+             for i, hub in plan.links(node)
+             if node.is_hub or i > 0]  # a spoke's tunnel to hubs[0] is its own OpenVPN
     if plan.mesh.dns_resolver:
         units.append(Unit("resolver", names.resolver_unit(plan.mesh.name),
                           str(node.private_address)))

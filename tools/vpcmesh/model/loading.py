@@ -28,10 +28,8 @@ class Inventory:
     def hubs(self) -> tuple[Node, ...]:
         """Every hub, in the order spokes prefer them: the hub on vpn.network, then the
         others by tunnel network."""
-        others = sorted((n for n in self.nodes if n.is_hub and n.tunnel_network is not None),
-                        key=lambda n: int(n.tunnel_network.network_address)  # type: ignore[union-attr]
-                        )
-        return (self.hub, *others)
+        others = [(n.tunnel_network, n) for n in self.nodes if n.is_hub and n.tunnel_network]
+        return (self.hub, *(n for _, n in sorted(others, key=lambda pair: pair[0])))
 
 
 def _node_paths(snap: Snapshot, problems: list[Problem]) -> list[str]:

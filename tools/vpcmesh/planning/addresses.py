@@ -35,7 +35,7 @@ class Plan:
         """`node`'s address on `hub`'s tunnel: the same host part as in vpn.network, so one
         allocation serves every hub. A hub has the first address of its own network; the
         first hub, as a client of another, takes that hub's host part, free there."""
-        if node is hub or node.hostname == hub.hostname:
+        if node.hostname == hub.hostname:
             return self.network(hub).network_address + 1
         own = self.addresses[node.hostname]
         if node.hostname == self.hub.hostname:
@@ -43,9 +43,11 @@ class Plan:
         offset = int(own) - int(self.mesh.vpn.network.network_address)
         return self.network(hub).network_address + offset
 
-    def links(self, node: Node) -> tuple[Node, ...]:
-        """The hubs this node is an OpenVPN client of: every hub but itself."""
-        return tuple(h for h in self.hubs if h.hostname != node.hostname)
+    def links(self, node: Node) -> tuple[tuple[int, Node], ...]:
+        """The hubs this node is an OpenVPN client of, with their place in the order: every
+        hub for a spoke; for a hub, the other hubs (none in a one-hub mesh)."""
+        return tuple((i, h) for i, h in enumerate(self.hubs) if h.hostname != node.hostname
+                     and (not node.is_hub or len(self.hubs) > 1))
 
 
 def allocate(inventory: Inventory, previous: State) -> dict[str, IPv4Address]:

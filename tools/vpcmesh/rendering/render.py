@@ -75,22 +75,21 @@ def _openvpn_files(plan: Plan, node: Node, store: Store, dns_up: bytes | None) -
         files[f"{names.OPENVPN_PREFIX}{names.PEER_SCRIPT}"] = _render("peer.sh.j2", mesh=mesh)
         files[f"openvpn/{mesh.name}.conf"] = _render("server.conf.j2", **_server(plan, node),
                                                      **common)
+        fallback, netmask = _fallback(plan, node), plan.network(node).netmask
         for client in plan.nodes:
             if client.hostname == node.hostname:
                 continue
             files[f"{names.OPENVPN_PREFIX}{names.CCD_DIR}/{client.hostname}"] = _render(
                 "ccd.j2", node=client, vpn=mesh.vpn, address=plan.tunnel_address(client, node),
-                netmask=plan.network(node).netmask, serial=_serial(store, client.hostname),
-                fallback=_fallback(plan, node) is client)
+                netmask=netmask, serial=_serial(store, client.hostname),
+                fallback=fallback is client)
     elif dns_up is not None:
         files[f"{names.OPENVPN_PREFIX}{names.DNS_UP}"] = dns_up
     multi = len(plan.hubs) > 1
     if node.is_hub and multi:  # its tunnels to the other hubs, in /etc/openvpn/client
         files[f"{names.LINK_PREFIX}ca.crt"] = store.ca_pem
         files[f"{names.LINK_PREFIX}{node.hostname}.crt"] = store.cert_pems[node.hostname]
-    for i, hub in enumerate(plan.hubs):
-        if node.is_hub and (not multi or hub.hostname == node.hostname):
-            continue
+    for i, hub in plan.links(node):
         folder = names.LINK_PREFIX if node.is_hub else names.OPENVPN_PREFIX
         instance = names.link_instance(mesh.name, hub.hostname, i == 0)
         files[f"{folder}{instance}.conf"] = _render(
