@@ -269,7 +269,7 @@ def expiry(ctx: Context) -> Finding:
     cert = installed.certificate(ctx.conf_dir, ctx.state.hostname)
     if cert is not None:
         found.append(("certificate", cert.not_valid_after_utc))
-    crl = installed.crl(ctx.conf_dir) if ctx.hub else None
+    crl = installed.crl(ctx.conf_dir)
     if crl is not None and crl.next_update_utc is not None:
         found.append(("CRL", crl.next_update_utc))
     if not found:

@@ -54,7 +54,7 @@ def write_metrics(path: Path, state: AgentState, tunnel_up: bool | None,
           "When this node's certificate expires.",
           cert_expires.timestamp() if cert_expires else None)
     gauge("vpcmesh_crl_next_update_timestamp_seconds",
-          "When the installed CRL must be replaced (hubs).",
+          "When the installed CRL must be replaced.",
           crl_next_update.timestamp() if crl_next_update else None)
     gauge("vpcmesh_tunnel_up", "1 if this node has its tunnel address.",
           None if tunnel_up is None else float(tunnel_up))

@@ -38,7 +38,7 @@ def _metrics(state: AgentState, opts: PullOptions, now: dt.datetime) -> None:
               if state.vpn_address else None)
     conf_dir = state_conf_dir(opts.root, state)
     cert = installed.certificate(conf_dir, state.hostname)
-    crl = installed.crl(conf_dir) if hub else None
+    crl = installed.crl(conf_dir)
     metrics.write_metrics(opts.metrics, state, tunnel,
                           cert.not_valid_after_utc if cert is not None else None,
                           crl.next_update_utc if crl is not None else None,

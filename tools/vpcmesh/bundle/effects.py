@@ -11,19 +11,21 @@ _CCD = f"{names.OPENVPN_PREFIX}{names.CCD_DIR}/"
 _CRL = f"{names.OPENVPN_PREFIX}{names.CRL}"
 
 
+def is_crl(rel: str) -> bool:
+    return rel in (_CRL, f"{names.LINK_PREFIX}{names.CRL}")
+
+
 def openvpn_changed(changed: Iterable[str]) -> bool:
     """`changed`: bundle-relative paths that are added, changed or removed."""
     return any(rel.startswith(names.OPENVPN_PREFIX) for rel in changed)
 
 
 def needs_restart(role: str, changed: Iterable[str]) -> bool:
-    """A hub reads a spoke's ccd file when that spoke connects, and its CRL at every
-    connection: changes to those alone need no restart. Any other change to OpenVPN's
-    files does (on a spoke, every one: it restarts only that spoke)."""
-    ovpn = [rel for rel in changed if rel.startswith(names.OPENVPN_PREFIX)]
-    if not ovpn:
-        return False
-    return role != "hub" or not all(rel.startswith(_CCD) or rel == _CRL for rel in ovpn)
+    """Every node reads its CRL again at each handshake, and a hub a spoke's ccd file when
+    that spoke connects: changes to those alone need no restart. Any other change to
+    OpenVPN's files does (on a spoke, it restarts only that spoke)."""
+    ovpn = [rel for rel in changed if rel.startswith(names.OPENVPN_PREFIX) and not is_crl(rel)]
+    return any(role != "hub" or not rel.startswith(_CCD) for rel in ovpn)
 
 
 def ccd_spoke(rel: str) -> str | None:

@@ -3,10 +3,11 @@
 Every node, with its role, cloud, subnets and services, the digest of the OpenVPN files
 published for it and its certificate's expiry: `vpcmesh status` on the hub sets what each
 spoke reports against it. Spokes do not get it: then every change anywhere (a renewal, a
-new node) would change every bundle, where today it changes only the nodes it involves.
+new node) would change every bundle, where today it changes only the nodes it involves
+(only a new CRL reaches every node, and restarts none).
 
-The config digest covers a bundle's public OpenVPN files (config, CA, certificate; a hub's
-ccd files and CRL): what the node runs, not the manifest's version, so re-signing is not
+The config digest covers a bundle's public OpenVPN files (config, CA, certificate, CRL; a
+hub's ccd files): what the node runs, not the manifest's version, so re-signing is not
 drift. The SOPS file is left out: its bytes change when recipients change, its contents
 (the private key) only together with the certificate."""
 

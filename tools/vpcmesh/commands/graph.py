@@ -25,7 +25,8 @@ def _overlay(root: Path, status: str | None,
 
     label, base, head = previews(root, base_ref)
     report = compare(label, base, head)
-    changes = {n.hostname: n.change for n in report.nodes}
+    # A new CRL reaches every node and changes nothing it runs: not drawn as a change.
+    changes = {n.hostname: n.change for n in report.nodes if not n.crl_only}
     removed = tuple(n for n in (base.plan.nodes if base else ())
                     if changes.get(n.hostname) == "removed")
     return graph.Overlay(up, changes, removed), head.plan

@@ -59,6 +59,14 @@ class NodeChange:
     reconnects: list[str] = field(default_factory=list)  # spokes a hub asks to reconnect
     cuts_off: list[str] = field(default_factory=list)  # spokes a hub drops (removed, revoked)
 
+    @property
+    def crl_only(self) -> bool:
+        """Only the CRL changed (and the manifest with it): every node gets each new CRL,
+        and reads it at its next handshake, so this changes nothing the node runs."""
+        return self.change == "changed" and all(
+            effects.is_crl(rel) or rel in (names.MANIFEST, names.SIGNATURE)
+            for rel in self.files)
+
 
 @dataclass
 class Report:
@@ -118,6 +126,9 @@ def _node_change(host: str, change: str, files: dict[str, str], head: Preview,
         else:
             out.impact = f"no restart ({', '.join(shown)})" if shown else ""
         return out
+    if out.crl_only:
+        out.impact = "no restart (a new CRL, read at its next handshake)"
+        return out
     if effects.needs_restart(role, files):
         out.restart = True
         spokes = len(head.plan.spokes)
@@ -131,6 +142,9 @@ def _node_change(host: str, change: str, files: dict[str, str], head: Preview,
         else:
             out.impact = (f"hub restarts: {spokes} spoke(s) reconnect" if role == "hub"
                           else "restarts its OpenVPN: only this node reconnects")
+        return out
+    if role != "hub":
+        out.impact = "no restart (a new CRL, read at its next handshake)"
         return out
     revoked = set(head.actions.revoke)
     for rel, op in files.items():

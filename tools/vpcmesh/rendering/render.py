@@ -70,8 +70,10 @@ def _openvpn_files(plan: Plan, node: Node, store: Store, dns_up: bytes | None) -
         "openvpn/ca.crt": store.ca_pem,
         f"openvpn/{node.hostname}.crt": store.cert_pems[node.hostname],
     }
+    # Every node checks its peers against the CRL: a hub its spokes, a spoke its hubs (a
+    # stolen hub certificate, once revoked, is refused); OpenVPN re-reads it at each handshake.
+    files[f"{names.OPENVPN_PREFIX}{names.CRL}"] = store.crl_pem
     if node.is_hub:
-        files[f"{names.OPENVPN_PREFIX}{names.CRL}"] = store.crl_pem
         files[f"{names.OPENVPN_PREFIX}{names.PEER_SCRIPT}"] = _render("peer.sh.j2", mesh=mesh)
         files[f"openvpn/{mesh.name}.conf"] = _render("server.conf.j2", **_server(plan, node),
                                                      **common)
@@ -89,6 +91,7 @@ def _openvpn_files(plan: Plan, node: Node, store: Store, dns_up: bytes | None) -
     if node.is_hub and multi:  # its tunnels to the other hubs, in /etc/openvpn/client
         files[f"{names.LINK_PREFIX}ca.crt"] = store.ca_pem
         files[f"{names.LINK_PREFIX}{node.hostname}.crt"] = store.cert_pems[node.hostname]
+        files[f"{names.LINK_PREFIX}{names.CRL}"] = store.crl_pem
     for i, hub in plan.links(node):
         folder = names.LINK_PREFIX if node.is_hub else names.OPENVPN_PREFIX
         instance = names.link_instance(mesh.name, hub.hostname, i == 0)
