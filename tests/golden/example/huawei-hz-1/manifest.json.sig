@@ -1,1 +1,1 @@
-ad+mEG7BzGZJxdapJaK46F8NhOpyTXGHrkiBHNf+2ndmJIiTm9tI50EHei26mjOtYvK1Nb5hetXQ3+aa1yngCQ==
+AFmf1gtPcnQoEBeUMzOGzh1fc7U2loyeyS5wfp5dCawCQ33LNyYXoCeP0fXlx5JgWEAmzdQOKsAQ4fkx9/VRDQ==

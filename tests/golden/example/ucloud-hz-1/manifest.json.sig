@@ -1,1 +1,1 @@
-Ohof1W4EO6CJ3RYn2ISgzlTbV+gAve1Oz5kKK1xq0i7srtzRrPT1Aj0cTIM+WhzUpmqedPippfL2B+mZpuF8Bw==
+YucGBSTiUYfsPNonH4w8g2OOY+YcArVQQrwHf8XxUMygyLeZgC22BYtOkWsktyIlDrhdT+NEDfRuN9d79ny6BA==
