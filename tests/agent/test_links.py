@@ -99,8 +99,8 @@ def test_a_hub_keeps_its_tunnels_to_the_other_hubs_beside_its_server(example_rep
     assert code == 0, stderr
     client = node / "etc/openvpn/client"
     assert sorted(p.name for p in client.iterdir()) == [
-        "aliyun-hz-1.crt", "aliyun-hz-1.key", "ca.crt", "example-tencent-hz-1.conf", "tls.key",
-        "vpcmesh-report.conf"]
+        "aliyun-hz-1.crt", "aliyun-hz-1.key", "ca.crt", "crl.pem", "example-tencent-hz-1.conf",
+        "tls.key", "vpcmesh-report.conf"]
     assert (client / "aliyun-hz-1.key").stat().st_mode & 0o777 == 0o600
     # Dropping the second hub stops and disables its tunnel, and removes its files.
     path = example_repo / "nodes/tencent-hz-1.yaml"

@@ -52,7 +52,8 @@ def test_pull_from_a_folder_installs_and_then_does_nothing(build: Path, node: Pa
     assert pull(build, node) == (0, f"installed version {version(build)} and restarted OpenVPN\n")
     files = installed(node)
     assert sorted(files) == [
-        "etc/hosts", "etc/openvpn/client/ca.crt", "etc/openvpn/client/example.conf",
+        "etc/hosts", "etc/openvpn/client/ca.crt", "etc/openvpn/client/crl.pem",
+            "etc/openvpn/client/example.conf",
         "etc/openvpn/client/tencent-hz-1.crt", "etc/openvpn/client/tencent-hz-1.key",
         "etc/openvpn/client/tls.key", "etc/sysctl.d/60-vpcmesh-example.conf",
         "etc/systemd/system/openvpn-client@example.service.d/vpcmesh.conf",
@@ -323,3 +324,15 @@ def test_an_interrupted_install_leaves_no_staged_key(tmp_path: Path,
     with pytest.raises(KeyboardInterrupt):
         install.Installer(root, desired, []).install()
     assert sorted(p.name for p in target.iterdir()) == left
+
+
+def test_a_new_crl_alone_restarts_no_spoke(build: Path, node: Path, admin_key: Path) -> None:
+    # Spokes check their hub against the CRL, which OpenVPN re-reads at each handshake.
+    assert pull(build, node)[0] == 0 and restarts(node) == 1
+    repo = build.parent
+    assert invoke("pki", "revoke", "ucloud-hz-1", "--repo", repo).exit_code == 0
+    assert invoke("render", "--repo", repo).exit_code == 0
+    assert pull(build, node) == (0, f"installed version {version(build)} without a restart\n")
+    assert restarts(node) == 1
+    crl = (node / "etc/openvpn/client/crl.pem").read_bytes()
+    assert crl == (build / HOST / "openvpn/crl.pem").read_bytes()

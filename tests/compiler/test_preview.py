@@ -35,7 +35,10 @@ def test_a_new_spoke_disconnects_nobody(repo: Path) -> None:
 
 def test_a_removed_spoke_is_cut_off(repo: Path) -> None:
     assert invoke("node", "remove", "ucloud-hz-1", "--repo", repo).exit_code == 0
+    # Its certificate is revoked: every other node gets the new CRL, and none restarts.
+    crl = "changed; no restart (a new CRL, read at its next handshake)"
     assert _impact(repo) == ["~ aliyun-hz-1: changed; hub reloads ccd: cuts off ucloud-hz-1",
+                             f"~ huawei-hz-1: {crl}", f"~ tencent-hz-1: {crl}",
                              "- ucloud-hz-1: removed"]
 
 
