@@ -38,8 +38,12 @@ def _message(change: Callable[[dict[str, object]], None], build: Path) -> str:
 
 
 @pytest.mark.parametrize(("change", "expected"), [
+    (lambda m: m.update(format=3),
+     "SRC: manifest format 3, but this agent reads formats 1 to 2; upgrade vpcmesh on this"
+     " node"),
     (lambda m: m.update(format=2),
-     "SRC: manifest format 2, but this agent reads format 1; upgrade vpcmesh on this node"),
+     "SRC: manifest field 'format' is 2, but the files listed need format 1; refusing the"
+     " bundle"),
     (lambda m: m.pop("format"),
      "SRC: manifest field 'format' is missing or not a whole number; refusing the bundle"),
     (lambda m: m.update(version="7"),
@@ -97,7 +101,7 @@ def test_a_signed_manifest_of_a_newer_format_is_refused_by_pull(build: Path,
                                                                 tmp_path: Path) -> None:
     # Signed with the real key: a newer compiler's bundle, not a forgery.
     def newer(manifest: dict[str, object]) -> None:
-        manifest["format"] = contract.FORMAT + 1
+        manifest["format"] = contract.NEWEST + 1
 
     resign(build / HOST, signing_key(build.parent), newer)
     root = tmp_path / "node"
@@ -106,8 +110,8 @@ def test_a_signed_manifest_of_a_newer_format_is_refused_by_pull(build: Path,
                     build.parent / "mesh/signing.pub", "--restart-cmd", "true",
                     "--health-cmd", "true")
     assert (result.exit_code, result.stderr) == (
-        1, f"{build}: manifest format 2, but this agent reads format 1; upgrade vpcmesh on"
-           " this node\n")
+        1, f"{build}: manifest format 3, but this agent reads formats 1 to 2; upgrade vpcmesh"
+           " on this node\n")
     assert not (root / "etc").exists()
 
 

@@ -106,3 +106,21 @@ def test_render_without_key_renders_while_renewals_are_only_due(
     assert result.stderr.splitlines()[0] == (
         "secrets/mesh.sops.yaml: warning: renewals are due but no admin age key is set"
         " (SOPS_AGE_KEY_FILE); rendering without them")
+
+
+# What the daily scheduled publish runs (`vpcmesh -v sign`, .github/workflows/publish.yml):
+# a CRL within renew_before_days of its next update, or already past it, is re-issued and
+# reaches every node, which checks its peers against it.
+@pytest.mark.parametrize("now", ["2027-04-25T03:17:00Z", "2027-06-01T03:17:00Z"])
+def test_the_scheduled_publish_renews_a_due_or_expired_crl_on_every_node(
+        base_repo: Path, admin_key: Path, monkeypatch: pytest.MonkeyPatch, now: str) -> None:
+    monkeypatch.setenv("VPCMESH_NOW", now)
+    result = invoke("-v", "sign", "--repo", base_repo)
+    assert result.exit_code == 0, result.stderr
+    assert "wrote mesh/pki/crl.pem" in result.stderr.splitlines()
+    crl = _crl(base_repo)
+    assert crl.next_update_utc is not None and str(crl.next_update_utc.date()) > "2027-10-01"
+    for host in ("hub-1", "spoke-1", "spoke-2"):
+        assert (base_repo / f"build/{host}/openvpn/crl.pem").read_bytes() == (
+            base_repo / "mesh/pki/crl.pem").read_bytes(), host
+    assert invoke("validate", "--repo", base_repo).exit_code == 0

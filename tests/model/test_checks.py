@@ -66,7 +66,7 @@ NODE_CASES: dict[str, tuple[int, list[str]]] = {
             "nodes/integer-key.yaml:1:1: missing required key 'region'",
             "nodes/integer-key.yaml:1:1: missing required key 'role'",
             "nodes/integer-key.yaml:1:1: missing required key 'subnets'",
-            "nodes/integer-key.yaml:2:1: unknown key '1'; allowed: age_recipient, cloud, hostname, os, private_address, public_address, region, role, services, subnets, tunnel_network, vpn_address",
+            "nodes/integer-key.yaml:2:1: unknown key '1'; allowed: age_recipient, cloud, groups, hostname, os, private_address, public_address, region, role, services, subnets, tunnel_network, vpn_address",
         ],
     ),
     "nested-too-deep": (
@@ -233,6 +233,36 @@ NODE_CASES: dict[str, tuple[int, list[str]]] = {
         1,
         [
             "nodes/spoke-network.yaml:9:17: tunnel_network: only a hub has one (its OpenVPN server hands it out); remove it",
+        ],
+    ),
+    "acl-unknown-node": (
+        1,
+        [
+            "nodes/acl-unknown-node.yaml:13:9: allow: no node 'nope' in nodes/; write an existing hostname",
+        ],
+    ),
+    "acl-unknown-group": (
+        1,
+        [
+            "nodes/acl-unknown-group.yaml:12:13: allow: no node is in group 'app'; add it to a node's groups, or fix the name",
+        ],
+    ),
+    "acl-bad-network": (
+        1,
+        [
+            "nodes/acl-bad-network.yaml:11:13: allow: 172.21.0.1/24 has host bits set; write 172.21.0.0/24 (or 172.21.0.1/32 for one host)",
+        ],
+    ),
+    "acl-port-twice": (
+        1,
+        [
+            "nodes/acl-port-twice.yaml:10:5: service 'db' is tcp/5432 like 'pg' on this node, with another allow list; one port has one list: give both the same allow",
+        ],
+    ),
+    "acl-colon-in-flow-list": (
+        1,
+        [
+            "nodes/acl-colon-in-flow-list.yaml:9:41: invalid YAML: found unexpected ':'; inside [ ] or { }, quote a value with a colon ('group:app'), or write the list one '- item' per line",
         ],
     ),
     "service-name-is-a-node-name": (

@@ -34,6 +34,10 @@ class Target:
         return self.hosts.parent / f"vpcmesh/firewall-{self.mesh}.nft"
 
     @property
+    def acl(self) -> Path:
+        return self.hosts.parent / f"vpcmesh/acl-{self.mesh}.nft"
+
+    @property
     def resolver_dir(self) -> Path:
         return self.hosts.parent.parent / names.resolver_dir(self.mesh)
 
@@ -99,6 +103,8 @@ def layout(target: Target, files: dict[str, bytes], secrets: dict[str, str],
                 out[target.unit_dir / f"{unit}.service.d" / target.dropin.name] = (data, 0o644)
         elif rel == names.FIREWALL:
             out[target.firewall] = (data, 0o644)
+        elif rel == names.ACL:
+            out[target.acl] = (data, 0o644)
         elif rel.startswith(names.RESOLVER_PREFIX):
             out[target.resolver_dir / rel.removeprefix(names.RESOLVER_PREFIX)] = (data, 0o644)
         elif rel == names.RESOLVER_SERVICE:

@@ -82,6 +82,10 @@ def has_nft() -> bool:
     return shutil.which("nft") is not None
 
 
+def nft_has_table(family: str, table: str) -> bool:
+    return process.run(["nft", "list", "table", family, table]).returncode == 0
+
+
 def nft_script(script: str) -> None:
     """`nft -f -`: the whole script applies, or none of it (nft runs it as one transaction)."""
     done = process.run(["nft", "-f", "-"], stdin=script.encode())

@@ -10,7 +10,7 @@ from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
-from vpcmesh.agent import firewall, links, system
+from vpcmesh.agent import acl, firewall, links, system
 from vpcmesh.agent.bootstrap import CONFIG_DIR, UNIT_FILES
 from vpcmesh.agent.install import Target, put_file, splice_hosts
 from vpcmesh.agent.service import Service, ServiceOptions
@@ -73,6 +73,9 @@ def _bundle(root: Path, service: ServiceOptions, real: bool, rules: bool,
         count = firewall.remove(state.mesh)
         if count:
             out.append(f"{count} forwarding rule(s) of {state.mesh} (nftables)")
+        if acl.remove(state.mesh, root / STATE_DIR):
+            out.append(f"service ACLs of {state.mesh} (nftables table inet"
+                       f" {names.acl_table(state.mesh)})")
     if real:
         system.daemon_reload()  # the OpenVPN unit's drop-in is gone
     return state.unit

@@ -1,12 +1,14 @@
 """What the agent keeps right after every pull, whatever its outcome: the installed units
-enabled at boot, and the bundle's forwarding rules first in Docker's DOCKER-USER chain."""
+enabled at boot, the bundle's forwarding rules first in Docker's DOCKER-USER chain, and its
+service ACLs loaded (a `systemctl restart nftables` flushes them; the next pull puts them
+back)."""
 
 from __future__ import annotations
 
-from vpcmesh.agent import firewall, system
+from vpcmesh.agent import acl, firewall, system
 from vpcmesh.agent.install import Target
 from vpcmesh.agent.pull import PullOptions
-from vpcmesh.agent.state import AgentState, read_agent_state, state_conf_dir
+from vpcmesh.agent.state import STATE_DIR, AgentState, read_agent_state, state_conf_dir
 
 
 def ensure_enabled(opts: PullOptions, state: AgentState | None = None) -> tuple[str, ...]:
@@ -42,3 +44,17 @@ def ensure_firewall(opts: PullOptions,
     if not system.has_nft():
         return None  # no nft, no nftables ruleset to fix (doctor looks at the firewall)
     return firewall.apply(state.mesh, rules)
+
+
+def ensure_acl(opts: PullOptions, state: AgentState | None = None) -> acl.Loaded | None:
+    """After every pull, whatever its outcome: the installed service ACLs loaded, or the
+    mesh's table gone when the bundle has none."""
+    state = state or read_agent_state(opts.root)
+    if not opts.firewall or not state.mesh:
+        return None
+    path = Target.of_state(state, state_conf_dir(opts.root, state), opts.root).acl
+    try:
+        text: str | None = acl.check(path.read_text(), state.mesh, str(path))
+    except FileNotFoundError:
+        text = None
+    return acl.ensure(state.mesh, text, opts.root / STATE_DIR)

@@ -22,9 +22,14 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
+from vpcmesh.bundle import names
 from vpcmesh.errors import VpcmeshError
 
 FORMAT = 1  # raised on any change an older agent would misread
+# A bundle with service ACLs: an agent from before them would install it and leave the
+# ACLs unenforced, so it must refuse the bundle instead (and say to upgrade).
+FORMAT_ACL = 2
+NEWEST = FORMAT_ACL
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 # A manifest signed from uncommitted changes names its commit so: publish refuses it, and the
 # next sign on a clean checkout signs it again.
@@ -102,6 +107,11 @@ class Body:
 
     def digest(self) -> str:
         return hashlib.sha256(canonical(self.as_json())).hexdigest()
+
+    @property
+    def format(self) -> int:
+        """The oldest format that says all of it: agents older than a feature refuse it."""
+        return FORMAT_ACL if names.ACL in self.files else FORMAT
 
 
 @dataclass(frozen=True)
@@ -234,9 +244,9 @@ def parse(data: bytes, where: str) -> Manifest:
         raise VpcmeshError.at(where, "the manifest is not JSON; refusing the bundle") from None
     fields = _Fields(decoded, where)
     found = fields.number("format")
-    if found != FORMAT:
-        raise VpcmeshError.at(where, f"manifest format {found}, but this agent reads format"
-                                     f" {FORMAT}; upgrade vpcmesh on this node")
+    if not FORMAT <= found <= NEWEST:
+        raise VpcmeshError.at(where, f"manifest format {found}, but this agent reads formats"
+                                     f" {FORMAT} to {NEWEST}; upgrade vpcmesh on this node")
     role = fields.text("role")
     openvpn_dir = fields.text("openvpn_dir")
     if (role, openvpn_dir) not in (("hub", "server"), ("spoke", "client")):
@@ -245,6 +255,9 @@ def parse(data: bytes, where: str) -> Manifest:
     body = Body(fields.text("mesh", NAME), fields.text("hostname", NAME), role, openvpn_dir,
                 fields.text("config", _CONFIG), fields.text("vpn_address", _ADDRESS),
                 fields.files(), fields.units(), fields.hubs())
+    if body.format != found:
+        raise fields._bad("format", f"is {found}, but the files listed need format"
+                                    f" {body.format}")
     return Manifest(body, fields.number("version"), fields.text("commit"),
                     fields.time("signed_at"), fields.time("expires"), found)
 

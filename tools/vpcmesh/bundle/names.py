@@ -17,6 +17,10 @@ SYSTEMD_DROPIN = "systemd/vpcmesh.conf"
 # Forwarding rules between the tunnel and the node's subnets, which the agent puts first in
 # Docker's DOCKER-USER chain (agent/firewall.py); installed as /etc/vpcmesh/firewall-MESH.nft.
 FIREWALL = "firewall.nft"
+# Service ACLs (README, "Least privilege"): an nftables table of the mesh's own, which the
+# agent loads as one transaction; installed as /etc/vpcmesh/acl-MESH.nft. Only in meshes that
+# restrict something (acl.default deny, or a service's allow list).
+ACL = "acl.nft"
 # mesh.yaml dns.resolver: vpcmesh's resolver (unbound), one more unit the agent runs. Its files
 # go to /etc/vpcmesh/resolver-MESH/ and its template unit to /etc/systemd/system/.
 RESOLVER_PREFIX = "resolver/"
@@ -44,6 +48,11 @@ SECRET_FILES_KEY = "files"
 def dropin_path(unit: str) -> str:
     """Where the bundle's systemd drop-in goes for `unit`, relative to the root."""
     return f"etc/systemd/system/{unit}.service.d/vpcmesh.conf"
+
+
+def acl_table(mesh: str) -> str:
+    """The nftables table (family inet) of the mesh's service ACLs."""
+    return f"vpcmesh-{mesh}"
 
 
 def resolver_unit(mesh: str) -> str:

@@ -11,11 +11,12 @@ import click
 
 from vpcmesh import clock
 from vpcmesh.agent import observe
+from vpcmesh.agent.acl import Loaded
 from vpcmesh.agent.firewall import Applied
 from vpcmesh.agent.pull import PullOptions, pull
 from vpcmesh.agent.sources import NO_CREDENTIALS, Credentials, open_source
 from vpcmesh.agent.state import STATE_DIR, locked, read_agent_state
-from vpcmesh.agent.upkeep import ensure_enabled, ensure_firewall
+from vpcmesh.agent.upkeep import ensure_acl, ensure_enabled, ensure_firewall
 from vpcmesh.errors import VpcmeshError
 
 log = logging.getLogger("vpcmesh.agent")
@@ -44,10 +45,12 @@ def _once(source_spec: str, ref: str, opts: PullOptions, credentials: Credential
                                  credentials)
             result = pull(source, opts, now)
             applied: Applied | None = None
+            loaded: Loaded | None = None
             enabled: tuple[str, ...] = ()
             if result.outcome != "removed":  # one read of what the pull left, for both
                 after = read_agent_state(opts.root)
                 applied, enabled = ensure_firewall(opts, after), ensure_enabled(opts, after)
+                loaded = ensure_acl(opts, after)
         except VpcmeshError as exc:
             observe.record(opts, now, str(exc).splitlines()[0])
             raise
@@ -60,6 +63,9 @@ def _once(source_spec: str, ref: str, opts: PullOptions, credentials: Credential
         observe.record(opts, now, None)
         for unit in enabled:
             click.echo(f"enabled {unit} at boot", err=True)
+        if loaded is not None and loaded.changed:
+            click.echo(f"service ACLs {'loaded' if loaded.rules else 'removed'} (nftables"
+                       f" table inet {loaded.table})", err=True)
         if applied is not None and applied.changed:
             click.echo(f"forwarding rules put first in {applied.chain}" if applied.chain else
                        "forwarding rules removed (Docker's DOCKER-USER chain is gone)",

@@ -83,7 +83,8 @@ def needs_signing(previous: Signed | None, body_digest: str, now: dt.datetime,
 
 
 def _manifest(body: Body, signed: Signed) -> Manifest:
-    return Manifest(body, signed.version, signed.commit, signed.signed_at, signed.expires)
+    return Manifest(body, signed.version, signed.commit, signed.signed_at, signed.expires,
+                    body.format)
 
 
 def sign(body: Body, previous: Signed | None, commit: str, now: dt.datetime,

@@ -8,6 +8,7 @@ from ipaddress import IPv4Address, IPv4Network
 from pathlib import PurePosixPath
 
 from vpcmesh.errors import Location, Problem, Severity
+from vpcmesh.model.aclchecks import check_acls
 from vpcmesh.model.layout import MESH_FILE, NODES_DIR
 from vpcmesh.model.types import Mesh, Node
 from vpcmesh.model.yamlio import Ref
@@ -229,6 +230,7 @@ def check_mesh_wide(mesh: Mesh | None, nodes: list[Node]) -> list[Problem]:
     problems += _check_hub_addresses(mesh, nodes)
     problems += _check_unique(nodes)
     problems += _check_overlaps(mesh, nodes)
+    problems += check_acls(mesh, nodes)
     spokes = sum(1 for n in nodes if not n.is_hub)
     hubs = len(nodes) - spokes
     if mesh is not None and spokes + max(0, hubs - 1) > mesh.vpn.max_clients:

@@ -27,6 +27,13 @@ class OsFamily(StrEnum):
         return "nobody" if self is OsFamily.RHEL else "nogroup"
 
 
+class AclDefault(StrEnum):
+    """mesh.yaml acl.default: what the mesh may reach of a node besides its services."""
+
+    OPEN = "open"  # every port, as before ACLs existed; a service's allow narrows its port
+    DENY = "deny"  # only the declared services (and ping)
+
+
 @dataclass(frozen=True)
 class Compat:
     """What peers configured by hand before vpcmesh need (`vpcmesh import` sets these)."""
@@ -88,12 +95,17 @@ class Mesh:
     dns_publish: DnsPublish | None = None
     # mesh.yaml dns.resolver: every node runs vpcmesh's resolver (unbound) for the inner zone
     dns_resolver: bool = False
+    acl_default: AclDefault = AclDefault.OPEN
 
 
 @dataclass(frozen=True)
 class Service:
     name: str
     port: int
+    proto: str = "tcp"
+    # Who may reach it across the mesh: "node:HOST", "group:NAME" or a CIDR, as written;
+    # empty: every node.
+    allow: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -112,6 +124,7 @@ class Node:
     doc: Document = field(repr=False, compare=False)
     # A further hub's own tunnel network (issue: two hubs); None: vpn.network.
     tunnel_network: IPv4Network | None = None
+    groups: tuple[str, ...] = ()  # for services' allow lists (group:NAME)
 
     @property
     def is_hub(self) -> bool:
@@ -151,6 +164,7 @@ def mesh_from(doc: Document) -> Mesh:
         bundle_validity_days=data.get("bundles", {}).get("validity_days", 30),
         dns_publish=_dns_publish(data.get("dns", {}).get("publish"), data["domain"]),
         dns_resolver=bool(data.get("dns", {}).get("resolver", False)),
+        acl_default=AclDefault(data.get("acl", {}).get("default", "open")),
     )
 
 
@@ -174,8 +188,10 @@ def node_from(doc: Document) -> Node:
         subnets=tuple(_network(s) for s in data["subnets"]),
         vpn_address=IPv4Address(vpn_address) if vpn_address else None,
         age_recipient=data["age_recipient"],
-        services=tuple(Service(s["name"], s["port"]) for s in data.get("services", [])),
+        services=tuple(Service(s["name"], s["port"], s.get("proto", "tcp"),
+                               tuple(s.get("allow", ()))) for s in data.get("services", [])),
         os=OsFamily(data.get("os", "debian")),
         doc=doc,
         tunnel_network=_network(data["tunnel_network"]) if "tunnel_network" in data else None,
+        groups=tuple(data.get("groups", ())),
     )

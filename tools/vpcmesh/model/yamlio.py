@@ -172,6 +172,9 @@ def load(relpath: str, data: bytes) -> Document:
         mark = exc.problem_mark or exc.context_mark
         loc = Location(relpath, mark.line + 1, mark.column + 1) if mark else Location(relpath)
         problem = " ".join(str(exc.problem or exc.context or "invalid YAML").split())
+        if problem == "found unexpected ':'":  # allow: [group:app] reads as a mapping
+            problem += ("; inside [ ] or { }, quote a value with a colon ('group:app'), or"
+                        " write the list one '- item' per line")
         raise VpcmeshError.at(loc, f"invalid YAML: {problem}") from None
     except ReaderError as exc:  # a control character: it has a position, not a mark
         before = text[:exc.position]

@@ -16,6 +16,7 @@ from vpcmesh.model.state import State
 from vpcmesh.model.types import Node
 from vpcmesh.pki.store import Store
 from vpcmesh.planning import dns
+from vpcmesh.planning.acl import node_acl
 from vpcmesh.planning.addresses import Plan
 from vpcmesh.rendering import fleet
 
@@ -41,8 +42,15 @@ def environment() -> Environment:
         autoescape=False,
     )
     env.filters["netmask"] = _netmask
+    env.filters["nft_set"] = _nft_set
     env.globals["names"] = names  # file names the agent and the templates agree on
     return env
+
+
+def _nft_set(networks: Iterable[IPv4Network]) -> str:
+    """An nftables anonymous set: `{ 10.8.0.3, 172.17.0.0/24 }`."""
+    items = (str(n.network_address) if n.prefixlen == 32 else str(n) for n in networks)
+    return "{ " + ", ".join(items) + " }"
 
 
 def _render(template: str, **context: Any) -> bytes:
@@ -185,6 +193,10 @@ def render_build(plan: Plan, previous: State, store: Store,
         node_files = {**openvpn[node.hostname], names.SECRETS:
                       store.secrets[node.hostname].data, **shared,
                       names.FIREWALL: _render("firewall.nft.j2", node=node, mesh=plan.mesh)}
+        acl = node_acl(plan, node)
+        if acl.needed:
+            node_files[names.ACL] = _render(
+                "acl.nft.j2", node=node, table=names.acl_table(plan.mesh.name), acl=acl)
         if resolver:
             node_files[f"{names.RESOLVER_PREFIX}{names.RESOLVER_CONFIG}"] = _resolver_conf(
                 plan, node, resolver)

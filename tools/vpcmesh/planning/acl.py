@@ -1,0 +1,100 @@
+"""Service ACLs (README, "Least privilege"): which sources may open a connection to which
+service, worked out per node for its nftables rules.
+
+A source is known by its address: a hub's OpenVPN accepts a packet from a spoke only with a
+source inside that spoke's iroutes (its subnets) or its tunnel address, so a node's
+addresses are its subnets and its tunnel address on every hub's network.
+
+Each node enforces what reaches it from the tunnel: its own services, on input (the VM) and
+forward (its VPC behind it). A hub also enforces every other node's services on what it
+forwards from tunnel to tunnel, which it sees whenever OpenVPN's client-to-client is off
+(and always with two hubs, or with DCO); with client-to-client on, the node hosting the
+service still enforces it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from ipaddress import IPv4Network, collapse_addresses
+
+from vpcmesh.model.aclchecks import GROUP, NODE
+from vpcmesh.model.types import AclDefault, Node, Service
+from vpcmesh.planning import dns
+from vpcmesh.planning.addresses import Plan
+
+
+@dataclass(frozen=True)
+class ServiceRule:
+    service: str
+    host: str  # the node that hosts it
+    proto: str
+    port: int
+    destinations: tuple[IPv4Network, ...]  # its private address and tunnel addresses
+    sources: tuple[IPv4Network, ...] | None  # None: every node
+    allow: tuple[str, ...]  # as written, for people
+
+    @property
+    def label(self) -> str:
+        return f"{self.service} on {self.host} ({self.proto}/{self.port})"
+
+
+@dataclass(frozen=True)
+class NodeAcl:
+    deny: bool  # acl.default deny
+    rules: tuple[ServiceRule, ...]  # what the node enforces: in an open mesh, allow lists only
+    # deny: the hubs' resolver (mesh.yaml dns.resolver) stays reachable on port 53
+    resolvers: tuple[IPv4Network, ...] = ()
+
+    @property
+    def needed(self) -> bool:
+        """Whether the node gets any rules: not in an open mesh without an allow list."""
+        return self.deny or bool(self.rules)
+
+
+def addresses_of(plan: Plan, node: Node) -> tuple[IPv4Network, ...]:
+    """Every source address `node`'s traffic can carry into the mesh."""
+    tunnel = (IPv4Network(plan.tunnel_address(node, hub)) for hub in plan.hubs)
+    return _collapse([*node.subnets, *tunnel])
+
+
+def _collapse(networks: Iterable[IPv4Network]) -> tuple[IPv4Network, ...]:
+    return tuple(collapse_addresses(networks))
+
+
+def _sources(plan: Plan, allow: tuple[str, ...]) -> tuple[IPv4Network, ...] | None:
+    if not allow:
+        return None
+    found: list[IPv4Network] = []
+    for entry in allow:
+        if entry.startswith(NODE):
+            found += [a for n in plan.nodes if n.hostname == entry.removeprefix(NODE)
+                      for a in addresses_of(plan, n)]
+        elif entry.startswith(GROUP):
+            found += [a for n in plan.nodes if entry.removeprefix(GROUP) in n.groups
+                      for a in addresses_of(plan, n)]
+        else:
+            found.append(IPv4Network(entry))
+    return _collapse(found)
+
+
+def rule_of(plan: Plan, node: Node, service: Service) -> ServiceRule:
+    tunnel = [IPv4Network(plan.tunnel_address(node, hub)) for hub in plan.hubs]
+    return ServiceRule(service.name, node.hostname, service.proto, service.port,
+                       _collapse([IPv4Network(node.private_address), *tunnel]),
+                       _sources(plan, service.allow), service.allow)
+
+
+def mesh_rules(plan: Plan) -> tuple[ServiceRule, ...]:
+    return tuple(rule_of(plan, n, s) for n in plan.nodes for s in n.services)
+
+
+def node_acl(plan: Plan, node: Node) -> NodeAcl:
+    """A spoke's own services; a hub's, every node's (it forwards between spokes)."""
+    deny = plan.mesh.acl_default is AclDefault.DENY
+    hosts = [n for n in plan.nodes if node.is_hub or n.hostname == node.hostname]
+    rules = tuple(rule_of(plan, n, s) for n in hosts for s in n.services
+                  if deny or s.allow)
+    resolvers: tuple[IPv4Network, ...] = ()
+    if deny and plan.mesh.dns_resolver and node.is_hub:
+        resolvers = _collapse(IPv4Network(a) for a in dns.resolver_hubs(plan))
+    return NodeAcl(deny, rules, resolvers)
