@@ -103,11 +103,12 @@ def pid(vm: Vm) -> int:
 
 
 def compile_example(root: Path, algorithm: str = "ec-p256", vpn_extra: str = "",
-                    mesh_extra: str = "", node_extra: dict[str, str] | None = None) -> Path:
+                    mesh_extra: str = "", node_extra: dict[str, str] | None = None,
+                    edits: tuple[tuple[str, str, str], ...] = ()) -> Path:
     """The example mesh with a fresh PKI, so the test never depends on today's date;
     `vpn_extra` is YAML added under `vpn:` (such as a compat block), `mesh_extra` at the
     end of mesh.yaml, `node_extra` by hostname at the end of a node file (a key given
-    there replaces the file's own)."""
+    there replaces the file's own), `edits` (file, old, new) replacements."""
     repo = root / "repo"
     (repo / "mesh").mkdir(parents=True)
     text = (EXAMPLE / "mesh/mesh.yaml").read_text() + mesh_extra
@@ -120,6 +121,10 @@ def compile_example(root: Path, algorithm: str = "ec-p256", vpn_extra: str = "",
         keys = {line.split(":")[0] for line in extra.splitlines()}
         kept = [line for line in path.read_text().splitlines() if line.split(":")[0] not in keys]
         path.write_text("\n".join(kept) + "\n" + extra)
+    for rel, old, new in edits:
+        path = repo / rel
+        assert old in path.read_text(), (rel, old)
+        path.write_text(path.read_text().replace(old, new))
     for args in (["init"], ["render"]):
         result = invoke(*args, "--repo", repo)
         assert result.exit_code == 0, result.stderr

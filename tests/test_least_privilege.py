@@ -1,18 +1,22 @@
-"""Least privilege on the wire, with real OpenVPN in namespaces: spokes check their hub
-against the CRL, so a stolen hub certificate, once revoked, is refused."""
+"""Least privilege on the wire, with real OpenVPN in namespaces: service ACLs let through
+the flows they allow and drop every other, whichever kernel a packet crosses; spokes check
+their hub against the CRL, so a stolen hub certificate, once revoked, is refused."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from bundlekit import git_bundles
 from conftest import invoke
-from meshlab import logs, pid, pull, running_mesh
-from netlab import wait_for
+from meshlab import bring_up, compile_example, logs, pid, pull, running_mesh, tunnel_addresses
+from netlab import Lab, Vm, require, wait_for
 
 pytestmark = pytest.mark.usefixtures("debian_tun")
 
@@ -36,3 +40,109 @@ def test_a_spoke_refuses_a_revoked_hub_certificate(lab_root: Path, admin_key: Pa
         # The hub pulls its new certificate: the spoke takes it.
         assert pull(hub, mesh.remote, mesh.repo)[0] == 0
         assert wait_for(lambda: huawei.ping(hub.private), 40), logs(lab)
+
+
+# A listener on several ports, in a VM's namespace: accepts and closes every connection.
+_LISTEN = """\
+import selectors, socket, sys
+sel = selectors.DefaultSelector()
+for port in sys.argv[1:]:
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", int(port)))
+    s.listen(64)
+    sel.register(s, selectors.EVENT_READ)
+while True:
+    for key, _ in sel.select():
+        key.fileobj.accept()[0].close()
+"""
+
+
+def _listen(vm: Vm, *ports: int) -> None:
+    # The lab kills every process of its namespaces on exit.
+    subprocess.Popen(["ip", "netns", "exec", vm.netns, sys.executable, "-c", _LISTEN,
+                      *map(str, ports)])
+
+
+def _connects(vm: Vm, address: str, port: int) -> bool:
+    """A TCP connection opens within 2 s (a dropped SYN does not)."""
+    return vm.exec("timeout", "2", "bash", "-c", f"exec 3<>/dev/tcp/{address}/{port}",
+                   check=False).returncode == 0
+
+
+def _counters(vm: Vm) -> dict[str, int]:
+    """Packets per commented rule of the mesh's ACL table."""
+    listed = json.loads(vm.exec("nft", "-j", "list", "table", "inet", "vpcmesh-example").stdout)
+    return {item["rule"]["comment"]: next(e["counter"]["packets"] for e in item["rule"]["expr"]
+                                          if "counter" in e)
+            for item in listed["nftables"] if "comment" in item.get("rule", {})}
+
+
+
+
+def _acl_mesh(root: Path, client_to_client: bool) -> Path:
+    """The example, deny by default: postgres on the hub for the group app (tencent-hz-1)
+    only; redis (hub) and elasticsearch (huawei-hz-1) for every node."""
+    return compile_example(root, mesh_extra="acl:\n  default: deny\n",
+                           node_extra={"tencent-hz-1": "groups: [app]\n"}, edits=(
+                               ("nodes/aliyun-hz-1.yaml", "{name: postgres, port: 5432}",
+                                "{name: postgres, port: 5432, allow: ['group:app']}"),
+                               ("mesh/mesh.yaml", "client_to_client: true",
+                                f"client_to_client: {str(client_to_client).lower()}")))
+
+LOADED = "service ACLs loaded (nftables table inet vpcmesh-example)\n"
+
+
+@pytest.mark.parametrize("client_to_client", [True, False])
+def test_service_acls_pass_allowed_flows_and_drop_every_other(
+        lab_root: Path, admin_key: Path, monkeypatch: pytest.MonkeyPatch,
+        client_to_client: bool) -> None:
+    require()
+    monkeypatch.delenv("VPCMESH_NOW")
+    repo = _acl_mesh(lab_root, client_to_client)
+    remote = git_bundles(repo / "build", lab_root / "published")
+
+    def puller(vm: Vm, remote: Path, repo: Path) -> tuple[int, str]:
+        return pull(vm, remote, repo, extra=("--firewall",))
+
+    with Lab(lab_root) as lab:
+        hub, _ = bring_up(lab, lab_root, repo, remote, puller,
+                          LOADED + "installed version 1 and restarted OpenVPN\n")
+        huawei, tencent, ucloud = (lab.vms[h] for h in ("huawei-hz-1", "tencent-hz-1",
+                                                         "ucloud-hz-1"))
+        _listen(hub, 5432, 6379, 2222)
+        _listen(huawei, 9200, 2222)
+        assert wait_for(lambda: tencent.ping(huawei.private) and ucloud.ping(hub.private), 30), \
+            logs(lab)
+        tunnel = tunnel_addresses(repo)
+        assert wait_for(lambda: _connects(tencent, hub.private, 5432), 10), logs(lab)
+        allowed = [(tencent, hub.private, 5432), (tencent, tunnel[hub.name], 5432),
+                   (ucloud, hub.private, 6379), (tencent, huawei.private, 9200),
+                   (hub, huawei.private, 9200)]
+        denied = [(ucloud, hub.private, 5432), (ucloud, tunnel[hub.name], 5432),
+                  (huawei, hub.private, 5432), (ucloud, hub.private, 2222),
+                  (hub, huawei.private, 2222)]
+        assert [f for f in allowed if not _connects(*f)] == []
+        assert [f for f in denied if _connects(*f)] == []
+        at_hub, at_huawei = _counters(hub), _counters(huawei)
+        assert at_hub["postgres on aliyun-hz-1: allowed"] >= 2
+        assert at_hub["postgres on aliyun-hz-1: denied"] >= 3
+        assert at_hub["acl.default deny"] >= 1
+        assert at_huawei["elasticsearch on huawei-hz-1: allowed"] >= 2
+        assert at_huawei["acl.default deny"] >= 1
+        # Spoke to spoke crosses the hub's kernel only without client-to-client: then the hub
+        # drops the flow before huawei sees it; with it, huawei itself drops it.
+        assert not _connects(tencent, huawei.private, 2222)
+        dropped_at_hub = _counters(hub)["acl.default deny"] - at_hub["acl.default deny"]
+        dropped_at_huawei = _counters(huawei)["acl.default deny"] - at_huawei["acl.default deny"]
+        assert (dropped_at_hub > 0, dropped_at_huawei > 0) == (not client_to_client,
+                                                               client_to_client)
+        at_hub = _counters(hub)
+
+        # A pull with nothing new leaves the table (and its counters) as they are; a flushed
+        # ruleset (`systemctl restart nftables`) is put back by the next pull.
+        assert pull(hub, remote, repo, extra=("--firewall",)) == (0, "")
+        assert _counters(hub) == at_hub
+        hub.exec("nft", "flush", "ruleset")
+        assert pull(hub, remote, repo, extra=("--firewall",)) == (0, LOADED)
+        assert not _connects(ucloud, hub.private, 5432)

@@ -88,3 +88,39 @@ def test_a_new_service_restarts_only_the_hubs_resolver(repo: Path) -> None:
         " resolver/unbound.conf)", "~ huawei-hz-1: changed; no restart (hosts)",
         "~ tencent-hz-1: changed; no restart (hosts)",
         "~ ucloud-hz-1: changed; no restart (hosts)"]
+
+
+def _acl_lines(repo: Path) -> list[str]:
+    result = invoke("plan", "--repo", repo, "--base", "main")
+    assert result.exit_code == 0, result.stderr
+    return [line.strip() for line in result.stdout.splitlines() if "acl" in line.lower()]
+
+
+def _commit(repo: Path) -> None:
+    subprocess.run(["git", "-C", str(repo), "-c", "user.email=ci@example.com", "-c",
+                    "user.name=ci", "commit", "-qam", "step"], check=True)
+
+
+def test_plan_shows_acl_changes_and_applies_them_without_a_restart(repo: Path) -> None:
+    hub, tencent = repo / "nodes/aliyun-hz-1.yaml", repo / "nodes/tencent-hz-1.yaml"
+    hub.write_text(hub.read_text().replace("{name: postgres, port: 5432}",
+                                           "{name: postgres, port: 5432, allow: ['group:app']}"))
+    tencent.write_text(tencent.read_text() + "groups: [app]\n")
+    assert _acl_lines(repo) == [
+        "~ aliyun-hz-1: changed; no restart (acl.nft)", "+ acl.nft",
+        "acl: + postgres on aliyun-hz-1 (tcp/5432): group:app",
+        "1 node(s) change (0 new, 0 removed), 0 restart(s), 0 certificate(s) to issue, 0 to"
+        " revoke, 0 DNS change(s), 5 cloud-side change(s), 1 ACL change(s)."]
+    _commit(repo)
+    # A node joining the group widens who may connect, though no allow list changed.
+    ucloud = repo / "nodes/ucloud-hz-1.yaml"
+    ucloud.write_text(ucloud.read_text() + "groups: [app]\n")
+    mesh = repo / "mesh/mesh.yaml"
+    mesh.write_text(mesh.read_text().replace("admins:", "acl:\n  default: deny\nadmins:"))
+    lines = _acl_lines(repo)
+    assert [line for line in lines if line.startswith("acl:")] == [
+        "acl: ~ acl.default: deny (was open)",
+        "acl: + elasticsearch on huawei-hz-1 (tcp/9200): every node",
+        "acl: ~ postgres on aliyun-hz-1 (tcp/5432): group:app (now also 10.8.0.4/32,"
+        " 172.19.0.0/24)",
+        "acl: + redis on aliyun-hz-1 (tcp/6379): every node"]

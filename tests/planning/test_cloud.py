@@ -86,4 +86,19 @@ def test_plan_lists_what_a_pull_request_asks_of_the_clouds(repo: Path) -> None:
         "cloud: huawei-hz-1's VPC: + allow tcp/9200 from 192.168.61.0/24",
         "cloud: huawei-hz-1's VPC: + route 192.168.61.0/24 -> 172.18.0.10",
         "cloud: ucloud-hz-1's VPC: + route 192.168.61.0/24 -> 172.19.0.10"]
-    assert "6 cloud-side change(s)." in result.stdout
+    assert "6 cloud-side change(s), 0 ACL change(s)." in result.stdout
+
+
+def test_an_allow_list_narrows_the_services_security_group(example_repo: Path) -> None:
+    hub = example_repo / "nodes/aliyun-hz-1.yaml"
+    hub.write_text(hub.read_text().replace(
+        "{name: postgres, port: 5432}",
+        "{name: postgres, port: 5432, allow: ['node:tencent-hz-1', 192.168.77.0/24]}"))
+    result = invoke("cloud", "--repo", example_repo)
+    assert result.exit_code == 0, result.stderr
+    postgres = [line.split() for line in result.stdout.splitlines()
+                if line.strip().startswith("tcp/5432")]
+    assert [words[:3] for words in postgres] == [["tcp/5432", "from", "10.8.0.3/32"],
+                                                 ["tcp/5432", "from", "172.17.0.0/24"],
+                                                 ["tcp/5432", "from", "192.168.77.0/24"]]
+    assert " ".join(postgres[0][3:]) == "postgres from node:tencent-hz-1, 192.168.77.0/24"

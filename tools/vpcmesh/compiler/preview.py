@@ -12,6 +12,7 @@ from vpcmesh.model.layout import DNS_DIR
 from vpcmesh.model.snapshot import Snapshot
 from vpcmesh.pki.decisions import PkiPlan
 from vpcmesh.pki.store import NodeSecret, Store
+from vpcmesh.planning import acl
 from vpcmesh.planning import cloud as cloud_side
 from vpcmesh.planning.addresses import Plan
 from vpcmesh.rendering.render import FileMap, by_node, render_build
@@ -76,6 +77,7 @@ class Report:
     revoke: dict[str, str]
     dns: list[tuple[str, str, str]]  # (op, name, value)
     cloud: list[cloud_side.CloudChange] = field(default_factory=list)
+    acl: list[acl.AclChange] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
         return {"base": self.base, "nodes": [vars(n) for n in self.nodes],
@@ -83,6 +85,7 @@ class Report:
                 "dns": [{"op": o, "name": n, "value": v} for o, n, v in self.dns],
                 "cloud": [{"node": c.node, "add": list(c.added), "remove": list(c.removed)}
                           for c in self.cloud],
+                "acl": [vars(c) for c in self.acl],
                 "summary": self.summary()}
 
     def summary(self) -> dict[str, int]:
@@ -91,7 +94,8 @@ class Report:
                 "removed": sum(n.change == "removed" for n in self.nodes),
                 "restarts": sum(n.restart for n in self.nodes),
                 "issue": len(self.issue), "revoke": len(self.revoke), "dns": len(self.dns),
-                "cloud": sum(len(c.added) + len(c.removed) for c in self.cloud)}
+                "cloud": sum(len(c.added) + len(c.removed) for c in self.cloud),
+                "acl": len(self.acl)}
 
 
 def _records(files: FileMap) -> dict[str, str]:
@@ -183,7 +187,8 @@ def compare(base_name: str, base: Preview | None, head: Preview) -> Report:
                                cloud_side.cloud_plan(head.plan))
     return Report(base_name, nodes, {h: str(d) for h, d in head.actions.issue.items()},
                   {h: str(d) for h, d in head.actions.revoke.items()},
-                  sorted(dns, key=lambda d: (d[1], d[0])), cloud)
+                  sorted(dns, key=lambda d: (d[1], d[0])), cloud,
+                  acl.changes(base.plan if base else None, head.plan))
 
 
 def text(report: Report) -> list[str]:
@@ -205,9 +210,10 @@ def text(report: Report) -> list[str]:
     for change in report.cloud:  # what someone must set in the clouds (vpcmesh cloud)
         lines += [f"  cloud: {change.node}'s VPC: + {item}" for item in change.added]
         lines += [f"  cloud: {change.node}'s VPC: - {item}" for item in change.removed]
+    lines += [f"  acl: {change}" for change in report.acl]
     s = report.summary()
     lines.append(f"{s['changed']} node(s) change ({s['new']} new, {s['removed']} removed),"
                  f" {s['restarts']} restart(s), {s['issue']} certificate(s) to issue,"
                  f" {s['revoke']} to revoke, {s['dns']} DNS change(s), {s['cloud']} cloud-side"
-                 " change(s).")
+                 f" change(s), {s['acl']} ACL change(s).")
     return lines

@@ -98,3 +98,53 @@ def node_acl(plan: Plan, node: Node) -> NodeAcl:
     if deny and plan.mesh.dns_resolver and node.is_hub:
         resolvers = _collapse(IPv4Network(a) for a in dns.resolver_hubs(plan))
     return NodeAcl(deny, rules, resolvers)
+
+
+@dataclass(frozen=True)
+class AclChange:
+    op: str  # "+", "-", "~"
+    what: str  # a service, or "acl.default"
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.op} {self.what}: {self.detail}"
+
+
+def _enforced(plan: Plan) -> dict[str, ServiceRule]:
+    """Each service with an ACL of its own: every one when deny, else those with allow."""
+    deny = plan.mesh.acl_default is AclDefault.DENY
+    return {r.label: r for r in mesh_rules(plan) if deny or r.allow}
+
+
+def _who(rule: ServiceRule) -> str:
+    return ", ".join(rule.allow) if rule.allow else "every node"
+
+
+def changes(base: Plan | None, head: Plan) -> list[AclChange]:
+    """What `vpcmesh plan` says of the ACLs: the default, each service's allow list, and
+    the addresses a list stands for (a node joining a group widens it)."""
+    out: list[AclChange] = []
+    old_default = base.mesh.acl_default if base else AclDefault.OPEN
+    if old_default is not head.mesh.acl_default:
+        out.append(AclChange("~", "acl.default", f"{head.mesh.acl_default}"
+                                                 f" (was {old_default})"))
+    before, after = _enforced(base) if base else {}, _enforced(head)
+    for label in sorted(set(before) | set(after)):
+        old, new = before.get(label), after.get(label)
+        if new is None and old is not None:
+            out.append(AclChange("-", label, f"was {_who(old)}"))
+        elif old is None and new is not None:
+            out.append(AclChange("+", label, _who(new)))
+        elif old is not None and new is not None and old != new:
+            was = _who(old)
+            out.append(AclChange("~", label, _who(new) + (f" (was {was})" if was != _who(new)
+                                                          else _widened(old, new))))
+    return out
+
+
+def _widened(old: ServiceRule, new: ServiceRule) -> str:
+    gained = [str(n) for n in new.sources or () if n not in (old.sources or ())]
+    lost = [str(n) for n in old.sources or () if n not in (new.sources or ())]
+    said = ([f"now also {', '.join(gained)}"] if gained else []) + (
+        [f"no longer {', '.join(lost)}"] if lost else [])
+    return f" ({'; '.join(said)})" if said else " (its addresses moved)"

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from ipaddress import IPv4Address, IPv4Network
 
 from vpcmesh.model.types import Node
+from vpcmesh.planning import acl
 from vpcmesh.planning.addresses import Plan
 
 # Where the cloud has a source/destination check on an instance's NIC, which drops packets a
@@ -85,11 +86,17 @@ def _rules(node: Node, plan: Plan) -> list[IngressRule]:
             out.add(IngressRule(vpn.proto, vpn.port, ANYWHERE,
                                 f"OpenVPN from {', '.join(unknown)}: no public_address in"
                                 " their node files, so from anywhere (give it to narrow this)"))
+    # Every hub's tunnel network: a node reaching this one through a further hub carries
+    # its address there.
     remote = sorted({net for other in plan.nodes if other.hostname != node.hostname
-                     for net in other.subnets} | {vpn.network})
+                     for net in other.subnets} | {plan.network(h) for h in plan.hubs})
     for service in node.services:
-        out.update(IngressRule("tcp", service.port, net, f"{service.name} from the mesh")
-                   for net in remote)
+        # A service's allow list (README, "Least privilege") narrows its security group too.
+        sources = acl.rule_of(plan, node, service).sources
+        out.update(IngressRule(service.proto, service.port, net,
+                               f"{service.name} from {', '.join(service.allow)}"
+                               if service.allow else f"{service.name} from the mesh")
+                   for net in (remote if sources is None else sources))
     return sorted(out)
 
 
