@@ -146,3 +146,52 @@ def test_service_acls_pass_allowed_flows_and_drop_every_other(
         hub.exec("nft", "flush", "ruleset")
         assert pull(hub, remote, repo, extra=("--firewall",)) == (0, LOADED)
         assert not _connects(ucloud, hub.private, 5432)
+
+
+def test_a_port_docker_publishes_is_held_to_its_allow_list(
+        lab_root: Path, admin_key: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Docker publishes a container's port with a DNAT in prerouting: by the forward hook the
+    packet is addressed to the container. The rules match the connection as it was opened,
+    so an open mesh cannot be walked into the container past the service's allow list."""
+    require()
+    monkeypatch.delenv("VPCMESH_NOW")
+    repo = compile_example(lab_root, node_extra={"tencent-hz-1": "groups: [app]\n"}, edits=(
+        ("nodes/aliyun-hz-1.yaml", "{name: redis, port: 6379}",
+         "{name: redis, port: 6379}\n  - {name: harbor, port: 8443, allow: ['group:app']}"),))
+    remote = git_bundles(repo / "build", lab_root / "published")
+
+    def puller(vm: Vm, remote: Path, repo: Path) -> tuple[int, str]:
+        code, said = pull(vm, remote, repo, extra=("--firewall",))
+        return code, said.replace(LOADED, "")  # only the hub has rules to load
+
+    container = f"vpcmx{os.getpid()}-ctr"
+    with Lab(lab_root) as lab:
+        try:
+            hub, _ = bring_up(lab, lab_root, repo, remote, puller)
+            tencent, ucloud = lab.vms["tencent-hz-1"], lab.vms["ucloud-hz-1"]
+            # The container: a namespace behind a bridge-like veth, as docker0 is.
+            subprocess.run(["ip", "netns", "add", container], check=True)
+            hub.exec("ip", "link", "add", "docker0", "type", "veth", "peer", "name", "ctr0",
+                     "netns", container)
+            hub.exec("ip", "addr", "add", "172.30.99.1/24", "dev", "docker0")
+            hub.exec("ip", "link", "set", "docker0", "up")
+            for args in (["ip", "addr", "add", "172.30.99.2/24", "dev", "ctr0"],
+                         ["ip", "link", "set", "ctr0", "up"],
+                         ["ip", "route", "add", "default", "via", "172.30.99.1"]):
+                subprocess.run(["ip", "netns", "exec", container, *args], check=True)
+            subprocess.Popen(["ip", "netns", "exec", container, sys.executable, "-c", _LISTEN,
+                              "443"])
+            subprocess.run(["ip", "netns", "exec", hub.netns, "nft", "-f", "-"], check=True,
+                           text=True, input=(
+                               "table ip docker {\n chain prerouting {\n"
+                               "  type nat hook prerouting priority dstnat;\n"
+                               f"  ip daddr {hub.private} tcp dport 8443"
+                               " dnat to 172.30.99.2:443\n }\n}\n"))
+            assert wait_for(lambda: _connects(tencent, hub.private, 8443), 20), logs(lab)
+            assert not _connects(ucloud, hub.private, 8443)
+            assert _counters(hub)["harbor on aliyun-hz-1: denied"] >= 1
+        finally:
+            for pid_ in subprocess.run(["ip", "netns", "pids", container], text=True,
+                                       capture_output=True).stdout.split():
+                os.kill(int(pid_), signal.SIGKILL)
+            subprocess.run(["ip", "netns", "del", container], capture_output=True)
