@@ -25,8 +25,24 @@ def test_status_lists_every_certificate(base_repo: Path) -> None:
     assert rows == {"ca": ("ca", "ok"), "crl": ("crl", "ok"), "hub-1": ("server", "ok"),
                     "spoke-1": ("client", "ok"), "spoke-2": ("client", "ok")}
     text = invoke("pki", "status", "--repo", base_repo).stdout.splitlines()
-    assert text[0].split() == ["NAME", "KIND", "EXPIRES", "DAYS", "STATUS"]
+    assert text[0].split() == ["NAME", "KIND", "AGE", "EXPIRES", "DAYS", "ROTATE", "BY",
+                               "STATUS"]
     assert text[3].split()[:2] == ["hub-1", "server"]
+
+
+def test_status_shows_each_keys_age_and_the_next_rotation_due(
+        base_repo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # base/: certificates made 2026-11-25, expiring 2029-02-27; renew_before_days 30.
+    monkeypatch.setenv("VPCMESH_NOW", "2027-11-26T00:00:00Z")
+    rows = {r["name"]: r for r in json.loads(invoke("pki", "status", "--repo", base_repo,
+                                                    "--json").stdout)}
+    spoke = rows["spoke-1"]
+    assert (spoke["age_days"], spoke["expires"], spoke["rotate_by"], spoke["status"]) == (
+        365, "2029-02-27", "2029-01-28", "ok")
+    monkeypatch.setenv("VPCMESH_NOW", "2029-02-01T00:00:00Z")
+    rows = {r["name"]: r for r in json.loads(invoke("pki", "status", "--repo", base_repo,
+                                                    "--json").stdout)}
+    assert rows["spoke-1"]["status"] == "renew soon"
 
 
 def test_revoke_replaces_the_key_and_lists_the_old_serial(base_repo: Path,

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+import datetime as dt
 import json
 import logging
 from collections.abc import Collection
 from pathlib import Path
+from typing import Any
 
 import click
 
@@ -17,41 +19,53 @@ log = logging.getLogger(__name__)
 
 
 def status(root: Path, as_json: bool) -> int:
+    """Every certificate and the CRL: when it was made (its age), when it expires, and when
+    render renews it (pki.renew_before_days before it expires: the next rotation due)."""
     snap = snapshot(root)
     loaded = load(snap)
     snap.cache.save()
     store, now = loaded.store, loaded.now
-    window = loaded.plan.mesh.pki.renew_before_days
+    window = dt.timedelta(days=loaded.plan.mesh.pki.renew_before_days)
 
-    def state(expires: str | None, days: int | None) -> str:
-        if expires is None:
-            return "to issue"
-        return "expired" if days is None or days < 0 else "renew soon" if days <= window else "ok"
+    def row(name: str, kind: str, made: dt.datetime | None, expires: dt.datetime | None,
+            path: str) -> dict[str, Any]:
+        if made is None or expires is None:
+            return {"name": name, "kind": kind, "issued": None, "age_days": None,
+                    "expires": None, "days_left": None, "rotate_by": None,
+                    "status": "to issue", "path": path}
+        left = (expires - now).days
+        state = ("expired" if expires <= now else "renew soon" if expires - now <= window
+                 else "ok")
+        return {"name": name, "kind": kind, "issued": made.date().isoformat(),
+                "age_days": (now - made).days, "expires": expires.date().isoformat(),
+                "days_left": left, "rotate_by": (expires - window).date().isoformat(),
+                "status": state, "path": path}
 
-    rows: list[tuple[str, str, str | None, int | None, str]] = []
-    ca_days = (store.ca.not_valid_after_utc - now).days
-    rows.append(("ca", "ca", store.ca.not_valid_after_utc.date().isoformat(), ca_days, CA_CERT))
+    rows = [row("ca", "ca", store.ca.not_valid_before_utc, store.ca.not_valid_after_utc,
+                CA_CERT)]
     if store.crl is not None and store.crl.next_update_utc is not None:
-        rows.append(("crl", "crl", store.crl.next_update_utc.date().isoformat(),
-                     (store.crl.next_update_utc - now).days, CRL_FILE))
+        rows.append(row("crl", "crl", store.crl.last_update_utc, store.crl.next_update_utc,
+                        CRL_FILE))
     for node in loaded.plan.nodes:
         cert = store.certs.get(node.hostname)
-        if cert is None:
-            rows.append((node.hostname, node.role.value, None, None, issued_cert(node.hostname)))
-            continue
-        rows.append((node.hostname, "server" if pki.is_server(cert) else "client",
-                     cert.not_valid_after_utc.date().isoformat(),
-                     (cert.not_valid_after_utc - now).days, issued_cert(node.hostname)))
+        kind = node.role.value if cert is None else (
+            "server" if pki.is_server(cert) else "client")
+        rows.append(row(node.hostname, kind, cert.not_valid_before_utc if cert else None,
+                        cert.not_valid_after_utc if cert else None, issued_cert(node.hostname)))
     if as_json:
-        click.echo(json.dumps([{"name": n, "kind": k, "expires": e, "days_left": d,
-                                "status": state(e, d), "path": p} for n, k, e, d, p in rows],
-                              indent=2))
+        click.echo(json.dumps(rows, indent=2))
         return 0
-    click.echo(f"{'NAME':<24} {'KIND':<7} {'EXPIRES':<11} {'DAYS':>5}  STATUS")
-    for name, kind, expires, days, _ in rows:
-        click.echo(f"{name:<24} {kind:<7} {expires or '-':<11} "
-                   f"{'-' if days is None else days:>5}  {state(expires, days)}")
+    click.echo(f"{'NAME':<24} {'KIND':<7} {'AGE':>5} {'EXPIRES':<11} {'DAYS':>5} "
+               f"{'ROTATE BY':<11} STATUS")
+    for r in rows:
+        click.echo(f"{r['name']:<24} {r['kind']:<7} {_dash(r['age_days']):>5}"
+                   f" {_dash(r['expires']):<11} {_dash(r['days_left']):>5}"
+                   f" {_dash(r['rotate_by']):<11} {r['status']}")
     return 0
+
+
+def _dash(value: object) -> str:
+    return "-" if value is None else str(value)
 
 
 def _report(root: Path, renew: Collection[str] = (), revoke: Collection[str] = (),
