@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -140,12 +141,25 @@ def test_service_acls_pass_allowed_flows_and_drop_every_other(
         at_hub = _counters(hub)
 
         # A pull with nothing new leaves the table (and its counters) as they are; a flushed
-        # ruleset (`systemctl restart nftables`) is put back by the next pull.
+        # ruleset (`systemctl restart nftables`) is put back by the next pull, even one whose
+        # source is down.
         assert pull(hub, remote, repo, extra=("--firewall",)) == (0, "")
         assert _counters(hub) == at_hub
         hub.exec("nft", "flush", "ruleset")
+        assert pull(hub, lab_root / "gone", repo, extra=("--firewall",))[0] == 1
+        assert not _connects(ucloud, hub.private, 5432)
+        hub.exec("nft", "flush", "ruleset")
         assert pull(hub, remote, repo, extra=("--firewall",)) == (0, LOADED)
         assert not _connects(ucloud, hub.private, 5432)
+        # At boot the OpenVPN unit's drop-in loads them before the tunnel is up.
+        hub.exec("nft", "flush", "ruleset")
+        dropin = hub.workdir / "etc/systemd/system/openvpn-server@example.service.d/vpcmesh.conf"
+        line = next(x for x in dropin.read_text().splitlines() if x.startswith("ExecStartPre="))
+        command = line.removeprefix("ExecStartPre=-").replace("/etc/vpcmesh",
+                                                              f"{hub.workdir}/etc/vpcmesh")
+        hub.exec(*shlex.split(command))
+        assert not _connects(ucloud, hub.private, 5432)
+        assert _connects(tencent, hub.private, 5432)
 
 
 def test_a_port_docker_publishes_is_held_to_its_allow_list(

@@ -197,11 +197,11 @@ def retire(opts: ServiceOptions, name: str, conf_dir: Path, config: str, mesh: s
 
 
 def touches(installer: Installer, target: Target, unit: Service, configs: set[Path]) -> bool:
-    """Whether this install changed the unit's own files (or its unit file, or its drop-in),
-    not counting the configs of the other units that share its folder, nor the CRL, which
-    OpenVPN reads again at each handshake."""
+    """Whether this install changed the unit's own files (or its unit file), not counting
+    the configs of the other units that share its folder, nor the CRL, which OpenVPN reads
+    again at each handshake. A new drop-in takes effect at the unit's next start (after the
+    daemon-reload), as it does for the node's first tunnel: no restart for it."""
     own = unit.conf_dir / unit.config
     return any((unit.conf_dir in p.parents and (p == own or p not in configs)
-                and p.name != names.CRL)
-               or p.parent == target.unit_dir or p.parent.name == f"{unit.unit}.service.d"
+                and p.name != names.CRL) or p.parent == target.unit_dir
                for p in installer.changed)

@@ -22,6 +22,15 @@ from vpcmesh.errors import VpcmeshError
 log = logging.getLogger("vpcmesh.agent")
 
 
+def _keep_acl(opts: PullOptions) -> None:
+    """A failed pull (its source down, say) still puts back the installed service ACLs that
+    a `systemctl restart nftables` flushed: their protection must not wait for the source."""
+    try:
+        ensure_acl(opts)
+    except VpcmeshError as exc:
+        log.warning("service ACLs: %s", exc)
+
+
 def status(root: Path, as_json: bool = False) -> int:
     state = read_agent_state(root)
     shown = {k: v for k, v in asdict(state).items() if k != "files"}
@@ -52,6 +61,7 @@ def _once(source_spec: str, ref: str, opts: PullOptions, credentials: Credential
                 applied, enabled = ensure_firewall(opts, after), ensure_enabled(opts, after)
                 loaded = ensure_acl(opts, after)
         except VpcmeshError as exc:
+            _keep_acl(opts)
             observe.record(opts, now, str(exc).splitlines()[0])
             raise
         if result.outcome == "removed":  # nothing of the agent is left to record into
