@@ -1,1 +1,1 @@
-89VOjunx2i/7Br+XSiqXGlwbMSz8fImC1er66u+OeD9VWv1+M9klgDb5NEvYXdIR2sUOR2m22oa6drx+Ty9IDg==
+yR/APL6QjMVceD7BGXzVFQkmIcnU07q33UmpEbG5qvjUk5XUxuHAJDtwpKSudrJjO9xo4ymS0hrf/RqLnpesAg==

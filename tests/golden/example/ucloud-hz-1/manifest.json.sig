@@ -1,1 +1,1 @@
-YucGBSTiUYfsPNonH4w8g2OOY+YcArVQQrwHf8XxUMygyLeZgC22BYtOkWsktyIlDrhdT+NEDfRuN9d79ny6BA==
+ji/tZtMGt/UI0/+qyrpf0sNm3XtmmtjOV3x7hYemxJjZmKjcOAclBKxQHEzzj8t7hadrdRrsXlzbZ/lMTSjrBQ==
