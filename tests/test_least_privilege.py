@@ -16,7 +16,7 @@ import pytest
 
 from bundlekit import git_bundles
 from conftest import invoke
-from meshlab import bring_up, compile_example, logs, pid, pull, running_mesh, tunnel_addresses
+from meshlab import Ping, bring_up, compile_example, logs, pid, pull, running_mesh, tunnel_addresses
 from netlab import Lab, Vm, require, wait_for
 
 pytestmark = pytest.mark.usefixtures("debian_tun")
@@ -209,3 +209,39 @@ def test_a_port_docker_publishes_is_held_to_its_allow_list(
                                        capture_output=True).stdout.split():
                 os.kill(int(pid_), signal.SIGKILL)
             subprocess.run(["ip", "netns", "del", container], capture_output=True)
+
+
+def test_tls_crypt_v2_keys_are_per_node_and_a_leaked_one_is_revoked_alone(
+        lab_root: Path, admin_key: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    require()
+    monkeypatch.delenv("VPCMESH_NOW")
+    repo = compile_example(lab_root, vpn_extra="  tls_crypt_v2: true\n")
+    remote = git_bundles(repo / "build", lab_root / "published")
+    with Lab(lab_root) as lab:
+        hub, _ = bring_up(lab, lab_root, repo, remote)
+        huawei, tencent, ucloud = (lab.vms[h] for h in ("huawei-hz-1", "tencent-hz-1",
+                                                         "ucloud-hz-1"))
+        assert "tls-crypt-v2 tc2-server.key" in (
+            hub.workdir / "etc/openvpn/server/example.conf").read_text()
+        assert not (tencent.workdir / "etc/openvpn/client/tls.key").exists()  # no shared key
+        assert wait_for(lambda: tencent.ping(huawei.private) and ucloud.ping(huawei.private),
+                        30), logs(lab)
+        # tencent-hz-1's keys leak: revoked, and re-issued for it alone.
+        others = {h: (repo / f"secrets/nodes/{h}.sops.yaml").read_bytes()
+                  for h in ("aliyun-hz-1", "huawei-hz-1", "ucloud-hz-1")}
+        ping = Ping(huawei, ucloud.private)
+        assert invoke("pki", "revoke", "tencent-hz-1", "--repo", repo).exit_code == 0
+        assert invoke("render", "--repo", repo).exit_code == 0
+        git_bundles(repo / "build", remote)
+        assert {h: (repo / f"secrets/nodes/{h}.sops.yaml").read_bytes() for h in others} == others
+        code, said = pull(hub, remote, repo)
+        assert (code, said.endswith("without a restart; cut off tencent-hz-1\n")) == (0, True), said
+        # Its old key (the thief's copy, say) no longer gets past the hub's first packet
+        # check, before any TLS: its certificate's serial is on the CRL.
+        os.kill(pid(tencent), signal.SIGUSR1)  # tries again now, not at ping-restart
+        assert wait_for(lambda: "TLS CRYPT V2 VERIFY SCRIPT ERROR" in hub.log(), 30), logs(lab)
+        assert not tencent.ping(huawei.private)
+        assert pull(tencent, remote, repo)[0] == 0  # its new keys: back in
+        assert wait_for(lambda: tencent.ping(huawei.private), 30), logs(lab)
+        sent, lost = ping.stop()
+        assert lost == 0, f"{lost} of {sent} lost between two nodes the revocation leaves alone"

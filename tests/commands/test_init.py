@@ -42,9 +42,12 @@ def test_init_creates_a_mesh_that_renders(tmp_path: Path, admin_key: Path) -> No
         (EXAMPLE / "nodes/aliyun-hz-1.yaml").read_text().replace("aliyun-hz-1", "hub"))
     result = invoke("render", "--repo", repo)
     assert result.exit_code == 0, result.stderr
-    assert (repo / "build/hub/openvpn/acme.conf").is_file()
+    # A new mesh runs tls-crypt-v2: the hub's own server key, no shared key in its secrets.
+    assert "\ntls-crypt-v2 tc2-server.key\n" in (repo / "build/hub/openvpn/acme.conf").read_text()
+    hub = sops.decrypt((repo / "secrets/nodes/hub.sops.yaml").read_bytes(), "x")
+    assert sorted(hub["files"]) == ["hub.key", "tc2-server.key"]
     secrets = sops.decrypt((repo / "secrets/mesh.sops.yaml").read_bytes(), "x")
-    assert sorted(secrets) == ["ca_key", "signing_key", "tls_key"]
+    assert sorted(secrets) == ["ca_key", "signing_key", "tls_crypt_v2_key", "tls_key"]
     assert secrets["tls_key"].splitlines()[3] == "-----BEGIN OpenVPN Static key V1-----"
 
 

@@ -358,6 +358,12 @@ MESH_CASES: dict[str, tuple[int, list[str]]] = {
             "mesh/mesh.yaml:2:9: domain: 'inner.example.net\"; push \"route 0.0.0.0 0.0.0.0' is not a DNS domain of lowercase labels separated by dots, such as inner.example.com",
         ],
     ),
+    "tls-crypt-v2-with-tls-auth": (
+        1,
+        [
+            "mesh/mesh.yaml:6:17: vpn.tls_crypt_v2 and vpn.compat.tls_auth exclude each other: peers that need tls-auth cannot use tls-crypt-v2; turn one off",
+        ],
+    ),
     "keepalive-too-short": (
         1,
         [

@@ -26,6 +26,7 @@ from vpcmesh.model.layout import (
 from vpcmesh.model.snapshot import read_snapshot
 from vpcmesh.model.types import Mesh, mesh_from
 from vpcmesh.model.yamlio import Document, load
+from vpcmesh.pki import tlscrypt
 from vpcmesh.pki import x509 as pki
 from vpcmesh.pki.admin import admin_payload
 from vpcmesh.rendering.render import environment
@@ -133,7 +134,8 @@ def init(root: Path, new: NewMesh | None, pin: scaffold.ToolPin | None = None) -
     ca_key, ca = pki.make_ca(f"{mesh.name} vpcmesh CA", mesh.pki.algorithm,
                              mesh.pki.ca_validity_days, now)
     signing_private, signing_public = pki.signing_keypair()
-    secrets = sops.encrypt(admin_payload(ca_key, pki.openvpn_static_key(), signing_private),
+    secrets = sops.encrypt(admin_payload(ca_key, pki.openvpn_static_key(), signing_private,
+                                         tlscrypt.new_master()),
                            list(mesh.admins), ADMIN_SECRETS)
     crl = pki.make_crl(ca_key, ca, {}, 1, mesh.pki.crl_validity_days, now)
     files.update({

@@ -9,10 +9,14 @@ from vpcmesh.bundle import names
 
 _CCD = f"{names.OPENVPN_PREFIX}{names.CCD_DIR}/"
 _CRL = f"{names.OPENVPN_PREFIX}{names.CRL}"
+# A hub's list of revoked serials, which its tls-crypt-v2-verify script reads at each connection.
+_TC2_REVOKED = f"{names.OPENVPN_PREFIX}{names.TC2_REVOKED}"
 
 
-def is_crl(rel: str) -> bool:
-    return rel in (_CRL, f"{names.LINK_PREFIX}{names.CRL}")
+def reread(rel: str) -> bool:
+    """The CRL, and a hub's list of revoked serials: read again at each handshake (or
+    connection), so a new one changes nothing that runs."""
+    return rel in (_CRL, f"{names.LINK_PREFIX}{names.CRL}", _TC2_REVOKED)
 
 
 def openvpn_changed(changed: Iterable[str]) -> bool:
@@ -24,7 +28,7 @@ def needs_restart(role: str, changed: Iterable[str]) -> bool:
     """Every node reads its CRL again at each handshake, and a hub a spoke's ccd file when
     that spoke connects: changes to those alone need no restart. Any other change to
     OpenVPN's files does (on a spoke, it restarts only that spoke)."""
-    ovpn = [rel for rel in changed if rel.startswith(names.OPENVPN_PREFIX) and not is_crl(rel)]
+    ovpn = [rel for rel in changed if rel.startswith(names.OPENVPN_PREFIX) and not reread(rel)]
     return any(role != "hub" or not rel.startswith(_CCD) for rel in ovpn)
 
 

@@ -33,6 +33,11 @@ FLEET = "fleet.json"  # the mesh as published (bundle/fleet.py); kept in the age
 # A hub's client-connect/disconnect script: it records what each spoke reports (its
 # UV_VPCMESH_* peer info) under PEERS_DIR, next to the server config, for `vpcmesh status`.
 PEER_SCRIPT = "vpcmesh-peer.sh"
+# vpn.tls_crypt_v2: a hub's check of a connecting node's tls-crypt-v2 key, before any TLS,
+# against the serials the CRL lists (kept beside it as text, which OpenVPN's scripts read).
+TC2_VERIFY = "vpcmesh-tc2-verify.sh"
+TC2_REVOKED = "vpcmesh-tc2-revoked"
+TC2_SERVER_KEY = "tc2-server.key"  # in a hub's secrets: its own tls-crypt-v2 server key
 PEERS_DIR = "vpcmesh-peers"
 # A spoke's client.conf includes this file, which the agent writes (never the compiler):
 # `setenv UV_VPCMESH_*` lines that push-peer-info sends to the hub at every connection.
@@ -48,6 +53,11 @@ SECRET_FILES_KEY = "files"
 def dropin_path(unit: str) -> str:
     """Where the bundle's systemd drop-in goes for `unit`, relative to the root."""
     return f"etc/systemd/system/{unit}.service.d/vpcmesh.conf"
+
+
+def tc2_client_key(hub: str) -> str:
+    """In a node's secrets: its tls-crypt-v2 client key for `hub`."""
+    return f"tc2-{hub}.key"
 
 
 def acl_table(mesh: str) -> str:

@@ -65,7 +65,7 @@ class NodeChange:
         """Only the CRL changed (and the manifest with it): every node gets each new CRL,
         and reads it at its next handshake, so this changes nothing the node runs."""
         return self.change == "changed" and all(
-            effects.is_crl(rel) or rel in (names.MANIFEST, names.SIGNATURE)
+            effects.reread(rel) or rel in (names.MANIFEST, names.SIGNATURE)
             for rel in self.files)
 
 

@@ -46,6 +46,10 @@ def check_mesh(mesh: Mesh) -> list[Problem]:
                                 f"vpn.keepalive.timeout: {vpn.keepalive_timeout} must be at least"
                                 f" twice the interval ({2 * vpn.keepalive_interval}), or tunnels"
                                 " flap"))
+    if vpn.tls_crypt_v2 and vpn.compat.tls_auth:
+        problems.append(Problem(doc.at(["vpn", "tls_crypt_v2"]),
+                                "vpn.tls_crypt_v2 and vpn.compat.tls_auth exclude each other:"
+                                " peers that need tls-auth cannot use tls-crypt-v2; turn one off"))
     for i, admin in enumerate(mesh.admins):
         if not valid_recipient(admin):
             problems.append(Problem(doc.at(["admins", i]), f"admins[{i}]: {_BAD_CHECKSUM}"))

@@ -72,6 +72,8 @@ class Vpn:
     address_space: tuple[IPv4Network, ...] = ()
     # Two or more hubs: silence after which a node stops routing through a hub.
     failover_timeout: int = 4
+    # A tls-crypt-v2 key per node (per hub it connects to), not the shared tls-crypt key.
+    tls_crypt_v2: bool = False
 
 
 @dataclass(frozen=True)
@@ -157,6 +159,7 @@ def mesh_from(doc: Document) -> Mesh:
             compat=Compat(**compat),
             address_space=tuple(_network(n) for n in vpn.get("address_space", [])),
             failover_timeout=vpn.get("failover_timeout", 4),
+            tls_crypt_v2=bool(vpn.get("tls_crypt_v2", False)),
         ),
         pki=PkiSettings(**pki),
         admins=tuple(data["admins"]),

@@ -1,5 +1,6 @@
-"""The mesh's own secrets (secrets/mesh.sops.yaml): the CA key, the OpenVPN TLS key and the
-bundle-signing key, encrypted to the admins."""
+"""The mesh's own secrets (secrets/mesh.sops.yaml): the CA key, the OpenVPN TLS key, the
+bundle-signing key and the secret the hubs' tls-crypt-v2 server keys are derived from,
+encrypted to the admins."""
 
 from __future__ import annotations
 
@@ -25,6 +26,7 @@ class AdminSecrets:
     ca_key: pki.PrivateKey
     tls_key: str
     signing_key: str
+    tls_crypt_v2_key: str | None = None  # hex; meshes from before tls-crypt-v2 have none
 
 
 def signing_key(admin: AdminSecrets) -> Ed25519PrivateKey:
@@ -34,8 +36,12 @@ def signing_key(admin: AdminSecrets) -> Ed25519PrivateKey:
     return key
 
 
-def admin_payload(ca_key: pki.PrivateKey, tls_key: str, signing_key: str) -> dict[str, str]:
-    return {"ca_key": pki.key_pem(ca_key), "tls_key": tls_key, "signing_key": signing_key}
+def admin_payload(ca_key: pki.PrivateKey, tls_key: str, signing_key: str,
+                  tls_crypt_v2_key: str | None = None) -> dict[str, str]:
+    out = {"ca_key": pki.key_pem(ca_key), "tls_key": tls_key, "signing_key": signing_key}
+    if tls_crypt_v2_key is not None:
+        out["tls_crypt_v2_key"] = tls_crypt_v2_key
+    return out
 
 
 def admin_key_configured() -> bool:
@@ -50,8 +56,9 @@ def read_admin_secrets(snap: Snapshot, store: Store) -> AdminSecrets:
     sopsfile.metadata(data, ADMIN_SECRETS)  # a clear error for a file that is not SOPS at all
     secrets = sops.decrypt(data, ADMIN_SECRETS)
     try:
+        v2 = secrets.get("tls_crypt_v2_key")
         admin = AdminSecrets(pki.load_key(secrets["ca_key"]), str(secrets["tls_key"]),
-                             str(secrets["signing_key"]))
+                             str(secrets["signing_key"]), str(v2) if v2 is not None else None)
     except (KeyError, ValueError, TypeError):
         raise VpcmeshError.at(ADMIN_SECRETS, "does not hold ca_key, tls_key and signing_key;"
                                              " restore it from git") from None

@@ -22,6 +22,7 @@ class Reason(Enum):
     NEW_NODE = "new node"
     ROLE_CHANGED = "role changed to {}"
     HUB_LINKS = "a second hub: it now also connects to the other hubs as a client"
+    TLS_CRYPT_V2 = "its tls-crypt-v2 keys are missing, or for other hubs"
     ALGORITHM_CHANGED = "pki.algorithm changed to {}"
     KEY_MISSING = "its private key is missing from secrets/"
     EXPIRED = "expired on {}"
@@ -97,6 +98,8 @@ def _reissue_reason(plan: Plan, store: Store, host: str, is_hub: bool, now: dt.d
     secret = store.secrets.get(host)
     if secret is None or secret.cert_sha256 != pki.fingerprint(cert):
         return Decision(Reason.KEY_MISSING), False
+    if plan.mesh.vpn.tls_crypt_v2 and secret.tls_crypt_v2 != tls_crypt_v2_keys(plan, host):
+        return Decision(Reason.TLS_CRYPT_V2), False
     expiry = str(cert.not_valid_after_utc.date())
     if cert.not_valid_after_utc <= now:
         return Decision(Reason.EXPIRED, expiry), False
@@ -118,6 +121,13 @@ def _crl_reason(store: Store, now: dt.datetime, window: dt.timedelta, revoked: b
     if next_update - now <= window:
         return Decision(Reason.CRL_DUE, str(next_update.date())), next_update > now
     return None, False
+
+
+def tls_crypt_v2_keys(plan: Plan, host: str) -> str:
+    """What a node's secrets hold of tls-crypt-v2: a hub's server key ("server"), then a
+    client key for each hub it connects to; what NodeSecret.tls_crypt_v2 reads back."""
+    node = next(n for n in plan.nodes if n.hostname == host)
+    return " ".join(["server"] * node.is_hub + [h.hostname for _, h in plan.links(node)])
 
 
 def decide(plan: Plan, store: Store, now: dt.datetime, renew: Collection[str] = (),

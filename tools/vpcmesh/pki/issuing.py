@@ -15,14 +15,17 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
+from vpcmesh.bundle import names
 from vpcmesh.errors import Problem, VpcmeshError
 from vpcmesh.model.cache import ParseCache, key
 from vpcmesh.model.layout import ADMIN_SECRETS, CRL_FILE, issued_cert, node_secrets
 from vpcmesh.model.snapshot import Snapshot
+from vpcmesh.model.types import Node
+from vpcmesh.pki import tlscrypt
 from vpcmesh.pki import x509 as pki
-from vpcmesh.pki.admin import AdminSecrets
-from vpcmesh.pki.decisions import PkiPlan, Reason
-from vpcmesh.pki.store import CERT_SHA256, Store
+from vpcmesh.pki.admin import AdminSecrets, admin_payload
+from vpcmesh.pki.decisions import PkiPlan, Reason, tls_crypt_v2_keys
+from vpcmesh.pki.store import CERT_SHA256, TLS_CRYPT_V2, Store
 from vpcmesh.planning.addresses import Plan
 from vpcmesh.secrets import sops
 
@@ -31,11 +34,42 @@ TLS_KEY_FILE = "tls.key"
 Progress = Callable[[int, int], None]  # (done, total): the caller decides how to show it
 
 
-def node_payload(hostname: str, key: pki.PrivateKey, tls_key: str,
-                 cert_sha256: str) -> dict[str, Any]:
-    # File names are what the node installs next to its OpenVPN config.
-    return {"files": {f"{hostname}.key": pki.key_pem(key), TLS_KEY_FILE: tls_key},
-            CERT_SHA256: cert_sha256}
+def node_payload(hostname: str, key: pki.PrivateKey, tls_key: str, cert_sha256: str,
+                 tls_crypt_v2: dict[str, str] | None = None, v2_keys: str = "") -> dict[str, Any]:
+    """File names are what the node installs next to its OpenVPN config. With tls-crypt-v2
+    the node gets its own keys and not the shared one."""
+    shared = {} if tls_crypt_v2 else {TLS_KEY_FILE: tls_key}
+    out = {"files": {f"{hostname}.key": pki.key_pem(key), **shared, **(tls_crypt_v2 or {})},
+           CERT_SHA256: cert_sha256}
+    if v2_keys:
+        out[TLS_CRYPT_V2] = v2_keys
+    return out
+
+
+class _TlsCryptV2:
+    """The tls-crypt-v2 keys of the nodes this render issues: each hub's server key derived
+    from the admins' secret (made now if the mesh has none yet), a client key per hub."""
+
+    def __init__(self, plan: Plan, admin: AdminSecrets) -> None:
+        self.plan, self.on = plan, plan.mesh.vpn.tls_crypt_v2
+        self.created = self.on and admin.tls_crypt_v2_key is None
+        self.master = admin.tls_crypt_v2_key or tlscrypt.new_master()
+        self._servers: dict[str, str] = {}
+
+    def server(self, hub: str) -> str:
+        if hub not in self._servers:
+            self._servers[hub] = tlscrypt.server_key(self.master, hub)
+        return self._servers[hub]
+
+    def files(self, node: Node, serial: int) -> tuple[dict[str, str], str]:
+        if not self.on:
+            return {}, ""
+        out = {names.TC2_SERVER_KEY: self.server(node.hostname)} if node.is_hub else {}
+        meta = tlscrypt.metadata(node.hostname, serial)
+        for _, hub in self.plan.links(node):
+            out[names.tc2_client_key(hub.hostname)] = tlscrypt.new_client_key(
+                self.server(hub.hostname), meta)
+        return out, tls_crypt_v2_keys(self.plan, node.hostname)
 
 
 @dataclass(frozen=True)
@@ -60,6 +94,7 @@ def issue(snap: Snapshot, plan: Plan, store: Store, actions: PkiPlan, admin: Adm
     readable: dict[str, tuple[list[str], dict[str, str]]] = {}
     jobs: dict[str, Callable[[], bytes]] = {}
     sops_binary = sops.binary()  # once for the whole pool
+    v2 = _TlsCryptV2(plan, admin)
     for host in actions.issue:
         node = nodes[host]
         # With two or more hubs, a hub is also a client of the others: both usages.
@@ -68,10 +103,11 @@ def issue(snap: Snapshot, plan: Plan, store: Store, actions: PkiPlan, admin: Adm
                          client=not node.is_hub or len(plan.hubs) > 1)
         public[issued_cert(host)] = pem = pki.cert_pem(made.cert).encode()
         snap.cache.put(key("signed", pem, store.ca_pem), True)
-        payload = node_payload(host, made.key, admin.tls_key, pki.fingerprint(made.cert))
+        payload = node_payload(host, made.key, admin.tls_key, pki.fingerprint(made.cert),
+                               *v2.files(node, made.cert.serial_number))
         recipients = [*admins, node.age_recipient]
-        readable[node_secrets(host)] = (sorted(set(recipients)),
-                                        {CERT_SHA256: payload[CERT_SHA256]})
+        readable[node_secrets(host)] = (sorted(set(recipients)), {
+            k: payload[k] for k in (CERT_SHA256, TLS_CRYPT_V2) if k in payload})
         jobs[node_secrets(host)] = partial(sops.encrypt, payload, recipients, node_secrets(host),
                                            sops_binary)
     for host in actions.rewrap:
@@ -84,6 +120,10 @@ def issue(snap: Snapshot, plan: Plan, store: Store, actions: PkiPlan, admin: Adm
         have, wanted = store.admin_recipients, set(admins)
         jobs[ADMIN_SECRETS] = partial(sops.rotate, snap.read(ADMIN_SECRETS), ADMIN_SECRETS,
                                       sorted(wanted - have), sorted(have - wanted), sops_binary)
+    if v2.created and actions.issue:  # after any rewrap: a fresh encryption to the admins
+        jobs[ADMIN_SECRETS] = partial(sops.encrypt, admin_payload(
+            admin.ca_key, admin.tls_key, admin.signing_key, v2.master), admins, ADMIN_SECRETS,
+            sops_binary)
     if actions.crl:
         revoked = {r.serial_number: r.revocation_date_utc for r in store.crl or []}
         revoked.update({store.certs[h].serial_number: now for h in actions.revoke})

@@ -25,6 +25,9 @@ from vpcmesh.secrets import sopsfile
 from vpcmesh.secrets.sops import UNENCRYPTED_SUFFIX
 
 CERT_SHA256 = "cert_sha256" + UNENCRYPTED_SUFFIX
+# Which tls-crypt-v2 keys the file holds ("server" on a hub, then the hubs it has a client key
+# for): readable, so a render knows without decrypting whether they are still the right ones.
+TLS_CRYPT_V2 = "tls_crypt_v2" + UNENCRYPTED_SUFFIX
 
 
 @dataclass(frozen=True)
@@ -32,6 +35,7 @@ class NodeSecret:
     recipients: frozenset[str]
     cert_sha256: str
     data: bytes
+    tls_crypt_v2: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,7 +102,8 @@ def _read_node_secrets(snap: Snapshot, problems: list[Problem]) -> dict[str, Nod
             problems.extend(exc.problems)
             continue
         host = rel.rpartition("/")[2].removesuffix(".sops.yaml")
-        out[host] = NodeSecret(recipients, readable.get(CERT_SHA256, ""), data)
+        out[host] = NodeSecret(recipients, readable.get(CERT_SHA256, ""), data,
+                               readable.get(TLS_CRYPT_V2, ""))
     return out
 
 

@@ -83,6 +83,12 @@ def _openvpn_files(plan: Plan, node: Node, store: Store, dns_up: bytes | None) -
     files[f"{names.OPENVPN_PREFIX}{names.CRL}"] = store.crl_pem
     if node.is_hub:
         files[f"{names.OPENVPN_PREFIX}{names.PEER_SCRIPT}"] = _render("peer.sh.j2", mesh=mesh)
+        if mesh.vpn.tls_crypt_v2:
+            files[f"{names.OPENVPN_PREFIX}{names.TC2_VERIFY}"] = _render("tc2-verify.sh.j2",
+                                                                        mesh=mesh)
+            files[f"{names.OPENVPN_PREFIX}{names.TC2_REVOKED}"] = "".join(
+                f"{r.serial_number}\n" for r in sorted(
+                    store.crl or [], key=lambda r: r.serial_number)).encode()
         files[f"openvpn/{mesh.name}.conf"] = _render("server.conf.j2", **_server(plan, node),
                                                      **common)
         fallback, netmask = _fallback(plan, node), plan.network(node).netmask
