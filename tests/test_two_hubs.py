@@ -48,10 +48,12 @@ def _pull(vm: Vm, hubs: TwoHubs, timeout: float = 30) -> tuple[int, str]:
     return pull(vm, hubs.remote, hubs.repo, timeout=timeout)
 
 
-def _up(lab_root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TwoHubs]:
+def _up(lab_root: Path, monkeypatch: pytest.MonkeyPatch,
+        vpn_extra: str = "") -> Iterator[TwoHubs]:
     require()
     monkeypatch.delenv("VPCMESH_NOW")
-    repo = compile_example(lab_root, node_extra={"tencent-hz-1": SECOND_HUB})
+    repo = compile_example(lab_root, vpn_extra=vpn_extra,
+                           node_extra={"tencent-hz-1": SECOND_HUB})
     remote = git_bundles(repo / "build", lab_root / "published")
     with Lab(lab_root) as lab:
         vms = {}
@@ -102,6 +104,19 @@ def test_every_node_reaches_every_other_through_the_preferred_hub(two_hubs: TwoH
     assert h.a.route_dev(h.b.private) == "tun-vpcm0"
     assert h.b.route_dev(h.second.private) == "tun-vpcm0"
     assert h.a.exec("ip", "-o", "link", "show", "tun-vpcm1").returncode == 0
+
+
+def test_with_tls_crypt_v2_each_tunnel_has_its_own_key(lab_root: Path, admin_key: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # Every node holds a client key per hub, the hubs one for each other too.
+    for h in _up(lab_root, monkeypatch, vpn_extra="  tls_crypt_v2: true\n"):
+        assert _all_pairs(h) == [], h.log()
+        links = h.a.workdir / "etc/openvpn/client"
+        assert sorted(p.name for p in links.glob("tc2-*")) == ["tc2-aliyun-hz-1.key",
+                                                               "tc2-tencent-hz-1.key"]
+        hub_links = h.second.workdir / "etc/openvpn/client"
+        assert sorted(p.name for p in hub_links.glob("tc2-*")) == ["tc2-aliyun-hz-1.key",
+                                                                   "tc2-server.key"]
 
 
 def test_a_spoke_that_loses_one_hub_is_reached_through_the_other(two_hubs: TwoHubs) -> None:
