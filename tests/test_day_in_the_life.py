@@ -53,8 +53,9 @@ def test_a_day_in_the_life(tmp_path: Path, admin_key: Path) -> None:
         "hub-1": ("changed", {"fleet.json": "changed", "openvpn/acme.conf": "changed",
                               "openvpn/ccd/spoke-1": "added"}, True),
         "spoke-1": ("new", {f: "added" for f in [
-            "firewall.nft", "hosts", "openvpn/acme.conf", "openvpn/ca.crt", "openvpn/spoke-1.crt",
-            "secrets.sops.yaml", "sysctl.conf", "systemd/vpcmesh.conf"]}, False)}
+            "firewall.nft", "hosts", "openvpn/acme.conf", "openvpn/ca.crt", "openvpn/crl.pem",
+            "openvpn/spoke-1.crt", "secrets.sops.yaml", "sysctl.conf",
+            "systemd/vpcmesh.conf"]}, False)}
     assert plan["certificates"] == {"issue": {"spoke-1": "new node"}, "revoke": {}}
     assert plan["dns"] == [{"op": "+", "name": "spoke-1.inner.acme.example",
                             "value": "172.17.0.10"}]
