@@ -91,6 +91,13 @@ def _acl_mesh(root: Path, client_to_client: bool) -> Path:
                                ("mesh/mesh.yaml", "client_to_client: true",
                                 f"client_to_client: {str(client_to_client).lower()}")))
 
+def _doctor(vm: Vm) -> dict[str, str]:
+    """`vpcmesh doctor --json`'s service-acls finding on this VM."""
+    done = vm.exec(sys.executable, "-m", "vpcmesh", "doctor", "--root", str(vm.workdir),
+                   "--json", check=False)
+    return next(f for f in json.loads(done.stdout) if f["check"] == "service-acls")
+
+
 LOADED = "service ACLs loaded (nftables table inet vpcmesh-example)\n"
 
 
@@ -145,7 +152,11 @@ def test_service_acls_pass_allowed_flows_and_drop_every_other(
         # source is down.
         assert pull(hub, remote, repo, extra=("--firewall",)) == (0, "")
         assert _counters(hub) == at_hub
+        found = _doctor(hub)
+        assert found["level"] == "ok" and found["detail"].startswith("loaded: "), found
+        assert int(found["detail"].split(", ")[1].split()[0]) >= 5  # packets dropped
         hub.exec("nft", "flush", "ruleset")
+        assert _doctor(hub)["level"] == "problem"  # says so, and how to put them back
         assert pull(hub, lab_root / "gone", repo, extra=("--firewall",))[0] == 1
         assert not _connects(ucloud, hub.private, 5432)
         hub.exec("nft", "flush", "ruleset")

@@ -77,6 +77,22 @@ def ensure(mesh: str, text: str | None, state_dir: Path) -> Loaded:
     return Loaded(table, True, True)
 
 
+def counted(mesh: str) -> tuple[int, int] | None:
+    """The loaded table's rules and the packets its drop rules dropped, or None when it is
+    not loaded."""
+    listing = system.nft_table("inet", names.acl_table(mesh))
+    items = listing.get("nftables", []) if isinstance(listing, dict) else None
+    if items is None:
+        return None
+    rules = [i["rule"] for i in items if isinstance(i, dict) and isinstance(i.get("rule"), dict)]
+    dropped = 0
+    for rule in rules:
+        exprs = [e for e in rule.get("expr", []) if isinstance(e, dict)]
+        if any("drop" in e for e in exprs):  # a verdict reads {"drop": null}
+            dropped += sum(int(e["counter"].get("packets", 0)) for e in exprs if "counter" in e)
+    return len(rules), dropped
+
+
 def remove(mesh: str, state_dir: Path) -> bool:
     """Delete the mesh's table, if there is one; whether there was."""
     _mark(state_dir, mesh).unlink(missing_ok=True)

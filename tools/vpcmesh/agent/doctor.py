@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from vpcmesh.agent import faq, installed, system
+from vpcmesh.agent import acl, faq, installed, system
+from vpcmesh.agent.install import Target
 from vpcmesh.agent.state import AgentState, read_agent_state, state_conf_dir
 from vpcmesh.bundle.manifest import format_time, parse_time
 
@@ -285,6 +286,23 @@ def expiry(ctx: Context) -> Finding:
     return Finding("expiry", OK, ", ".join(f"{w} until {format_time(t)[:10]}" for w, t in found))
 
 
+def service_acls(ctx: Context) -> Finding:
+    if not ctx.state.mesh:
+        return Finding("service-acls", SKIPPED, "no bundle is installed yet")
+    path = Target.of_state(ctx.state, ctx.conf_dir, ctx.root).acl
+    if not path.exists():
+        return Finding("service-acls", OK, "the mesh restricts nothing on this node")
+    if not system.has_nft():
+        return Finding("service-acls", PROBLEM, "the bundle has service ACLs and nft is"
+                       " missing: nothing enforces them", "apt-get install nftables (or dnf),"
+                       " then vpcmesh pull --once")
+    found = acl.counted(ctx.state.mesh)
+    if found is None:
+        return Finding("service-acls", PROBLEM, "the service ACLs are not loaded (a restart"
+                       " of nftables flushes them)", "vpcmesh pull --once loads them")
+    return Finding("service-acls", OK, f"loaded: {found[0]} rules, {found[1]} packets dropped")
+
+
 def log_lines(ctx: Context) -> list[Finding]:
     if ctx.log is None:
         return [Finding("log", SKIPPED, "no OpenVPN log to read (journalctl, or --log FILE)")]
@@ -298,7 +316,7 @@ def log_lines(ctx: Context) -> list[Finding]:
 
 CHECKS: tuple[Callable[[Context], Finding], ...] = (
     forwarding, rp_filter, forward_policy, tun_device, unit, hub_reachable, clock,
-    route_conflicts, expiry)
+    route_conflicts, expiry, service_acls)
 
 
 def examine(root: Path, now: dt.datetime, log: str | None) -> list[Finding]:

@@ -82,6 +82,11 @@ def has_nft() -> bool:
     return shutil.which("nft") is not None
 
 
+def nft_table(family: str, table: str) -> object:
+    """`nft -j list table`, or None when there is no such table (or no nft)."""
+    return _json(["nft", "-j", "list", "table", family, table])
+
+
 def nft_has_table(family: str, table: str) -> bool:
     return process.run(["nft", "list", "table", family, table]).returncode == 0
 
