@@ -4,6 +4,7 @@ pull` from a published bundle with its own age key: what the end-to-end tests sh
 from __future__ import annotations
 
 import ipaddress
+import json
 import os
 import re
 import shutil
@@ -218,3 +219,39 @@ class Ping:
         assert found, out
         sent, received = int(found[1]), int(found[2])
         return sent, sent - received
+
+
+# A listener on several ports, in a VM's namespace: accepts and closes every connection.
+LISTEN = """\
+import selectors, socket, sys
+sel = selectors.DefaultSelector()
+for port in sys.argv[1:]:
+    s = socket.socket()
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.bind(("0.0.0.0", int(port)))
+    s.listen(64)
+    sel.register(s, selectors.EVENT_READ)
+while True:
+    for key, _ in sel.select():
+        key.fileobj.accept()[0].close()
+"""
+
+
+def listen(vm: Vm, *ports: int) -> None:
+    # The lab kills every process of its namespaces on exit.
+    subprocess.Popen(["ip", "netns", "exec", vm.netns, sys.executable, "-c", LISTEN,
+                      *map(str, ports)])
+
+
+def connects(vm: Vm, address: str, port: int) -> bool:
+    """A TCP connection opens within 2 s (a dropped SYN does not)."""
+    return vm.exec("timeout", "2", "bash", "-c", f"exec 3<>/dev/tcp/{address}/{port}",
+                   check=False).returncode == 0
+
+
+def acl_counters(vm: Vm) -> dict[str, int]:
+    """Packets per commented rule of the mesh's ACL table."""
+    listed = json.loads(vm.exec("nft", "-j", "list", "table", "inet", "vpcmesh-example").stdout)
+    return {item["rule"]["comment"]: next(e["counter"]["packets"] for e in item["rule"]["expr"]
+                                          if "counter" in e)
+            for item in listed["nftables"] if "comment" in item.get("rule", {})}

@@ -16,7 +16,20 @@ import pytest
 
 from bundlekit import git_bundles
 from conftest import invoke
-from meshlab import Ping, bring_up, compile_example, logs, pid, pull, running_mesh, tunnel_addresses
+from meshlab import (
+    LISTEN,
+    Ping,
+    acl_counters,
+    bring_up,
+    compile_example,
+    connects,
+    listen,
+    logs,
+    pid,
+    pull,
+    running_mesh,
+    tunnel_addresses,
+)
 from netlab import Lab, Vm, require, wait_for
 
 pytestmark = pytest.mark.usefixtures("debian_tun")
@@ -43,44 +56,6 @@ def test_a_spoke_refuses_a_revoked_hub_certificate(lab_root: Path, admin_key: Pa
         assert wait_for(lambda: huawei.ping(hub.private), 40), logs(lab)
 
 
-# A listener on several ports, in a VM's namespace: accepts and closes every connection.
-_LISTEN = """\
-import selectors, socket, sys
-sel = selectors.DefaultSelector()
-for port in sys.argv[1:]:
-    s = socket.socket()
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.bind(("0.0.0.0", int(port)))
-    s.listen(64)
-    sel.register(s, selectors.EVENT_READ)
-while True:
-    for key, _ in sel.select():
-        key.fileobj.accept()[0].close()
-"""
-
-
-def _listen(vm: Vm, *ports: int) -> None:
-    # The lab kills every process of its namespaces on exit.
-    subprocess.Popen(["ip", "netns", "exec", vm.netns, sys.executable, "-c", _LISTEN,
-                      *map(str, ports)])
-
-
-def _connects(vm: Vm, address: str, port: int) -> bool:
-    """A TCP connection opens within 2 s (a dropped SYN does not)."""
-    return vm.exec("timeout", "2", "bash", "-c", f"exec 3<>/dev/tcp/{address}/{port}",
-                   check=False).returncode == 0
-
-
-def _counters(vm: Vm) -> dict[str, int]:
-    """Packets per commented rule of the mesh's ACL table."""
-    listed = json.loads(vm.exec("nft", "-j", "list", "table", "inet", "vpcmesh-example").stdout)
-    return {item["rule"]["comment"]: next(e["counter"]["packets"] for e in item["rule"]["expr"]
-                                          if "counter" in e)
-            for item in listed["nftables"] if "comment" in item.get("rule", {})}
-
-
-
-
 def _acl_mesh(root: Path, client_to_client: bool) -> Path:
     """The example, deny by default: postgres on the hub for the group app (tencent-hz-1)
     only; redis (hub) and elasticsearch (huawei-hz-1) for every node."""
@@ -90,6 +65,7 @@ def _acl_mesh(root: Path, client_to_client: bool) -> Path:
                                 "{name: postgres, port: 5432, allow: ['group:app']}"),
                                ("mesh/mesh.yaml", "client_to_client: true",
                                 f"client_to_client: {str(client_to_client).lower()}")))
+
 
 def _doctor(vm: Vm) -> dict[str, str]:
     """`vpcmesh doctor --json`'s service-acls finding on this VM."""
@@ -118,21 +94,21 @@ def test_service_acls_pass_allowed_flows_and_drop_every_other(
                           LOADED + "installed version 1 and restarted OpenVPN\n")
         huawei, tencent, ucloud = (lab.vms[h] for h in ("huawei-hz-1", "tencent-hz-1",
                                                          "ucloud-hz-1"))
-        _listen(hub, 5432, 6379, 2222)
-        _listen(huawei, 9200, 2222)
+        listen(hub, 5432, 6379, 2222)
+        listen(huawei, 9200, 2222)
         assert wait_for(lambda: tencent.ping(huawei.private) and ucloud.ping(hub.private), 30), \
             logs(lab)
         tunnel = tunnel_addresses(repo)
-        assert wait_for(lambda: _connects(tencent, hub.private, 5432), 10), logs(lab)
+        assert wait_for(lambda: connects(tencent, hub.private, 5432), 10), logs(lab)
         allowed = [(tencent, hub.private, 5432), (tencent, tunnel[hub.name], 5432),
                    (ucloud, hub.private, 6379), (tencent, huawei.private, 9200),
                    (hub, huawei.private, 9200)]
         denied = [(ucloud, hub.private, 5432), (ucloud, tunnel[hub.name], 5432),
                   (huawei, hub.private, 5432), (ucloud, hub.private, 2222),
                   (hub, huawei.private, 2222)]
-        assert [f for f in allowed if not _connects(*f)] == []
-        assert [f for f in denied if _connects(*f)] == []
-        at_hub, at_huawei = _counters(hub), _counters(huawei)
+        assert [f for f in allowed if not connects(*f)] == []
+        assert [f for f in denied if connects(*f)] == []
+        at_hub, at_huawei = acl_counters(hub), acl_counters(huawei)
         assert at_hub["postgres on aliyun-hz-1: allowed"] >= 2
         assert at_hub["postgres on aliyun-hz-1: denied"] >= 3
         assert at_hub["acl.default deny"] >= 1
@@ -140,28 +116,28 @@ def test_service_acls_pass_allowed_flows_and_drop_every_other(
         assert at_huawei["acl.default deny"] >= 1
         # Spoke to spoke crosses the hub's kernel only without client-to-client: then the hub
         # drops the flow before huawei sees it; with it, huawei itself drops it.
-        assert not _connects(tencent, huawei.private, 2222)
-        dropped_at_hub = _counters(hub)["acl.default deny"] - at_hub["acl.default deny"]
-        dropped_at_huawei = _counters(huawei)["acl.default deny"] - at_huawei["acl.default deny"]
+        assert not connects(tencent, huawei.private, 2222)
+        dropped_at_hub = acl_counters(hub)["acl.default deny"] - at_hub["acl.default deny"]
+        dropped_at_huawei = acl_counters(huawei)["acl.default deny"] - at_huawei["acl.default deny"]
         assert (dropped_at_hub > 0, dropped_at_huawei > 0) == (not client_to_client,
                                                                client_to_client)
-        at_hub = _counters(hub)
+        at_hub = acl_counters(hub)
 
         # A pull with nothing new leaves the table (and its counters) as they are; a flushed
         # ruleset (`systemctl restart nftables`) is put back by the next pull, even one whose
         # source is down.
         assert pull(hub, remote, repo, extra=("--firewall",)) == (0, "")
-        assert _counters(hub) == at_hub
+        assert acl_counters(hub) == at_hub
         found = _doctor(hub)
         assert found["level"] == "ok" and found["detail"].startswith("loaded: "), found
         assert int(found["detail"].split(", ")[1].split()[0]) >= 5  # packets dropped
         hub.exec("nft", "flush", "ruleset")
         assert _doctor(hub)["level"] == "problem"  # says so, and how to put them back
         assert pull(hub, lab_root / "gone", repo, extra=("--firewall",))[0] == 1
-        assert not _connects(ucloud, hub.private, 5432)
+        assert not connects(ucloud, hub.private, 5432)
         hub.exec("nft", "flush", "ruleset")
         assert pull(hub, remote, repo, extra=("--firewall",)) == (0, LOADED)
-        assert not _connects(ucloud, hub.private, 5432)
+        assert not connects(ucloud, hub.private, 5432)
         # At boot the OpenVPN unit's drop-in loads them before the tunnel is up.
         hub.exec("nft", "flush", "ruleset")
         dropin = hub.workdir / "etc/systemd/system/openvpn-server@example.service.d/vpcmesh.conf"
@@ -169,8 +145,8 @@ def test_service_acls_pass_allowed_flows_and_drop_every_other(
         command = line.removeprefix("ExecStartPre=-").replace("/etc/vpcmesh",
                                                               f"{hub.workdir}/etc/vpcmesh")
         hub.exec(*shlex.split(command))
-        assert not _connects(ucloud, hub.private, 5432)
-        assert _connects(tencent, hub.private, 5432)
+        assert not connects(ucloud, hub.private, 5432)
+        assert connects(tencent, hub.private, 5432)
 
 
 def test_a_port_docker_publishes_is_held_to_its_allow_list(
@@ -204,7 +180,7 @@ def test_a_port_docker_publishes_is_held_to_its_allow_list(
                          ["ip", "link", "set", "ctr0", "up"],
                          ["ip", "route", "add", "default", "via", "172.30.99.1"]):
                 subprocess.run(["ip", "netns", "exec", container, *args], check=True)
-            subprocess.Popen(["ip", "netns", "exec", container, sys.executable, "-c", _LISTEN,
+            subprocess.Popen(["ip", "netns", "exec", container, sys.executable, "-c", LISTEN,
                               "443"])
             subprocess.run(["ip", "netns", "exec", hub.netns, "nft", "-f", "-"], check=True,
                            text=True, input=(
@@ -212,9 +188,9 @@ def test_a_port_docker_publishes_is_held_to_its_allow_list(
                                "  type nat hook prerouting priority dstnat;\n"
                                f"  ip daddr {hub.private} tcp dport 8443"
                                " dnat to 172.30.99.2:443\n }\n}\n"))
-            assert wait_for(lambda: _connects(tencent, hub.private, 8443), 20), logs(lab)
-            assert not _connects(ucloud, hub.private, 8443)
-            assert _counters(hub)["harbor on aliyun-hz-1: denied"] >= 1
+            assert wait_for(lambda: connects(tencent, hub.private, 8443), 20), logs(lab)
+            assert not connects(ucloud, hub.private, 8443)
+            assert acl_counters(hub)["harbor on aliyun-hz-1: denied"] >= 1
         finally:
             for pid_ in subprocess.run(["ip", "netns", "pids", container], text=True,
                                        capture_output=True).stdout.split():

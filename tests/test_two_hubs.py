@@ -17,7 +17,18 @@ import pytest
 
 from bundlekit import git_bundles
 from conftest import KEYS, invoke
-from meshlab import RESTART, STOP, Ping, compile_example, logs, pid, pull
+from meshlab import (
+    RESTART,
+    STOP,
+    Ping,
+    acl_counters,
+    compile_example,
+    connects,
+    listen,
+    logs,
+    pid,
+    pull,
+)
 from netlab import Lab, Vm, require, wait_for
 
 pytestmark = pytest.mark.usefixtures("debian_tun", "admin_key")
@@ -37,6 +48,7 @@ class TwoHubs:
     second: Vm  # tencent-hz-1: its own tunnel network
     a: Vm  # huawei-hz-1
     b: Vm  # ucloud-hz-1
+    firewall: bool = False  # pulls apply the forwarding rules and service ACLs
 
     def log(self) -> str:
         extra = "\n".join(f"--- {p.name} ---\n{p.read_text(errors='replace')[-2000:]}"
@@ -45,14 +57,15 @@ class TwoHubs:
 
 
 def _pull(vm: Vm, hubs: TwoHubs, timeout: float = 30) -> tuple[int, str]:
-    return pull(vm, hubs.remote, hubs.repo, timeout=timeout)
+    return pull(vm, hubs.remote, hubs.repo, timeout=timeout,
+                extra=("--firewall",) if hubs.firewall else ())
 
 
-def _up(lab_root: Path, monkeypatch: pytest.MonkeyPatch,
-        vpn_extra: str = "") -> Iterator[TwoHubs]:
+def _up(lab_root: Path, monkeypatch: pytest.MonkeyPatch, vpn_extra: str = "",
+        mesh_extra: str = "", edits: tuple[tuple[str, str, str], ...] = ()) -> Iterator[TwoHubs]:
     require()
     monkeypatch.delenv("VPCMESH_NOW")
-    repo = compile_example(lab_root, vpn_extra=vpn_extra,
+    repo = compile_example(lab_root, vpn_extra=vpn_extra, mesh_extra=mesh_extra, edits=edits,
                            node_extra={"tencent-hz-1": SECOND_HUB})
     remote = git_bundles(repo / "build", lab_root / "published")
     with Lab(lab_root) as lab:
@@ -65,7 +78,7 @@ def _up(lab_root: Path, monkeypatch: pytest.MonkeyPatch,
             root.mkdir(mode=0o755)
             vms[host] = lab.add_vm(host, public, private, 24, root)
         hubs = TwoHubs(lab, repo, remote, vms["aliyun-hz-1"], vms["tencent-hz-1"],
-                       vms["huawei-hz-1"], vms["ucloud-hz-1"])
+                       vms["huawei-hz-1"], vms["ucloud-hz-1"], firewall=bool(mesh_extra))
         for vm in vms.values():
             code, err = _pull(vm, hubs)
             assert code == 0, f"{vm.name}: {err}\n{hubs.log()}"
@@ -109,7 +122,9 @@ def test_every_node_reaches_every_other_through_the_preferred_hub(two_hubs: TwoH
 def test_with_tls_crypt_v2_each_tunnel_has_its_own_key(lab_root: Path, admin_key: Path,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     # Every node holds a client key per hub, the hubs one for each other too.
-    for h in _up(lab_root, monkeypatch, vpn_extra="  tls_crypt_v2: true\n"):
+    up = _up(lab_root, monkeypatch, vpn_extra="  tls_crypt_v2: true\n")
+    h = next(up)
+    try:
         assert _all_pairs(h) == [], h.log()
         links = h.a.workdir / "etc/openvpn/client"
         assert sorted(p.name for p in links.glob("tc2-*")) == ["tc2-aliyun-hz-1.key",
@@ -117,6 +132,30 @@ def test_with_tls_crypt_v2_each_tunnel_has_its_own_key(lab_root: Path, admin_key
         hub_links = h.second.workdir / "etc/openvpn/client"
         assert sorted(p.name for p in hub_links.glob("tc2-*")) == ["tc2-aliyun-hz-1.key",
                                                                    "tc2-server.key"]
+    finally:
+        up.close()
+
+
+def test_service_acls_hold_through_either_hub(lab_root: Path, admin_key: Path,
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    # Deny by default; elasticsearch on huawei-hz-1 for ucloud-hz-1 alone.
+    up = _up(lab_root, monkeypatch, mesh_extra="acl:\n  default: deny\n", edits=((
+        "nodes/huawei-hz-1.yaml", "{name: elasticsearch, port: 9200}",
+        "{name: elasticsearch, port: 9200, allow: ['node:ucloud-hz-1']}"),))
+    h = next(up)
+    try:
+        listen(h.a, 9200, 2222)
+        assert wait_for(lambda: connects(h.b, h.a.private, 9200), 20), h.log()
+        assert not connects(h.second, h.a.private, 9200)  # a hub is not on the list
+        assert not connects(h.b, h.a.private, 2222)
+        # ucloud-hz-1 loses its path to the first hub: through the second, the same rules.
+        h.b.exec("ip", "route", "add", "blackhole", f"{h.first.public}/32")
+        assert wait_for(lambda: h.b.route_dev(h.a.private) == "tun-vpcm1", 15), h.log()
+        assert wait_for(lambda: connects(h.b, h.a.private, 9200), 20), h.log()
+        assert not connects(h.b, h.a.private, 2222)
+        assert acl_counters(h.a)["elasticsearch on huawei-hz-1: allowed"] >= 2
+    finally:
+        up.close()
 
 
 def test_a_spoke_that_loses_one_hub_is_reached_through_the_other(two_hubs: TwoHubs) -> None:
