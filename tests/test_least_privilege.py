@@ -126,8 +126,12 @@ def test_service_acls_pass_allowed_flows_and_drop_every_other(
         # A pull with nothing new leaves the table (and its counters) as they are; a flushed
         # ruleset (`systemctl restart nftables`) is put back by the next pull, even one whose
         # source is down.
-        assert pull(hub, remote, repo, extra=("--firewall",)) == (0, "")
+        metrics = lab_root / "hub.prom"
+        assert pull(hub, remote, repo, extra=("--firewall", "--metrics", str(metrics))) == (0, "")
         assert acl_counters(hub) == at_hub
+        gauges = {line.split("{")[0]: float(line.split()[-1])
+                  for line in metrics.read_text().splitlines() if line.startswith("vpcmesh_acl")}
+        assert gauges["vpcmesh_acl_loaded"] == 1 and gauges["vpcmesh_acl_dropped_packets"] >= 5
         found = _doctor(hub)
         assert found["level"] == "ok" and found["detail"].startswith("loaded: "), found
         assert int(found["detail"].split(", ")[1].split()[0]) >= 5  # packets dropped

@@ -29,7 +29,9 @@ def _stamp(text: str | None) -> float | None:
 
 def write_metrics(path: Path, state: AgentState, tunnel_up: bool | None,
                   cert_expires: dt.datetime | None, crl_next_update: dt.datetime | None,
-                  peers: Sequence[NodeRow] = ()) -> None:
+                  peers: Sequence[NodeRow] = (), acl: tuple[bool, int] | None = None) -> None:
+    """`acl`: where the bundle has service ACLs, whether they are loaded and how many
+    packets they dropped."""
     registry = CollectorRegistry()
     labels = {"mesh": state.mesh or "", "node": state.hostname or ""}
 
@@ -58,6 +60,11 @@ def write_metrics(path: Path, state: AgentState, tunnel_up: bool | None,
           crl_next_update.timestamp() if crl_next_update else None)
     gauge("vpcmesh_tunnel_up", "1 if this node has its tunnel address.",
           None if tunnel_up is None else float(tunnel_up))
+    if acl is not None:
+        gauge("vpcmesh_acl_loaded", "1 if the bundle's service ACLs are loaded in nftables.",
+              float(acl[0]))
+        gauge("vpcmesh_acl_dropped_packets", "Packets the service ACLs dropped since they were"
+              " loaded.", float(acl[1]))
     if peers:
         peer = ["mesh", "node", "peer"]
         connected = Gauge("vpcmesh_peer_connected", "1 if the peer is connected to this hub.",

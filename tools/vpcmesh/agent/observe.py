@@ -8,7 +8,8 @@ import datetime as dt
 import logging
 from dataclasses import replace
 
-from vpcmesh.agent import installed, report, system
+from vpcmesh.agent import acl, installed, report, system
+from vpcmesh.agent.install import Target
 from vpcmesh.agent.pull import PullOptions
 from vpcmesh.agent.state import (
     AgentState,
@@ -39,10 +40,14 @@ def _metrics(state: AgentState, opts: PullOptions, now: dt.datetime) -> None:
     conf_dir = state_conf_dir(opts.root, state)
     cert = installed.certificate(conf_dir, state.hostname)
     crl = installed.crl(conf_dir)
+    acls: tuple[bool, int] | None = None
+    if Target.of_state(state, conf_dir, opts.root).acl.exists():
+        found = acl.counted(state.mesh) if system.has_nft() else None
+        acls = (found is not None, found[1] if found is not None else 0)
     metrics.write_metrics(opts.metrics, state, tunnel,
                           cert.not_valid_after_utc if cert is not None else None,
                           crl.next_update_utc if crl is not None else None,
-                          tuple(p for p in peers if p.hostname != state.hostname))
+                          tuple(p for p in peers if p.hostname != state.hostname), acls)
 
 
 def record(opts: PullOptions, now: dt.datetime, error: str | None) -> None:
