@@ -82,11 +82,12 @@ def old_puller(old_root: Path) -> Callable[[Vm, Path, Path], tuple[int, str]]:
     return puller
 
 
+@pytest.mark.parametrize("tls_crypt_v2", [False, True])
 def test_debian_11_spoke_runs_the_agent_with_python_3_9_and_openvpn_2_5(
-        lab_root: Path, admin_key: Path, old_root: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+        lab_root: Path, admin_key: Path, old_root: Path, monkeypatch: pytest.MonkeyPatch,
+        tls_crypt_v2: bool) -> None:
     monkeypatch.delenv("VPCMESH_NOW")  # real certificates for a real OpenVPN clock
-    repo = compile_example(lab_root)
+    repo = compile_example(lab_root, vpn_extra="  tls_crypt_v2: true\n" if tls_crypt_v2 else "")
     remote = git_bundles(repo / "build", lab_root / "published")
     with Lab(lab_root) as lab:
         hub, spokes = bring_up(lab, lab_root, repo, remote, old_puller(old_root))
@@ -94,6 +95,7 @@ def test_debian_11_spoke_runs_the_agent_with_python_3_9_and_openvpn_2_5(
         assert "OpenVPN 2.5." in old.log()
         conf = (old.workdir / "etc/openvpn/client/example.conf").read_text()
         assert "group nogroup" in conf
+        assert ("\ntls-crypt-v2 tc2-aliyun-hz-1.key\n" in conf) == tls_crypt_v2
         assert_matrix(lab, hub, spokes, tunnel_addresses(repo))
         status = in_old(old, "/opt/vpcmesh/bin/python", "-m", "vpcmesh", "pull", "--status",
                         "--root", "/")
