@@ -151,6 +151,17 @@ def test_service_acls_pass_allowed_flows_and_drop_every_other(
         hub.exec(*shlex.split(command))
         assert not connects(ucloud, hub.private, 5432)
         assert connects(tencent, hub.private, 5432)
+        # The mesh drops its ACLs: the next pull removes the table, and everything is open.
+        for rel, old, new in (("mesh/mesh.yaml", "acl:\n  default: deny\n", ""),
+                              ("nodes/aliyun-hz-1.yaml", ", allow: ['group:app']", "")):
+            path = repo / rel
+            path.write_text(path.read_text().replace(old, new))
+        assert invoke("render", "--repo", repo).exit_code == 0
+        git_bundles(repo / "build", remote)
+        code, said = pull(hub, remote, repo, extra=("--firewall",))
+        assert code == 0 and said.startswith("service ACLs removed (nftables table inet"
+                                             " vpcmesh-example)\n"), said
+        assert connects(ucloud, hub.private, 2222)
 
 
 def test_a_port_docker_publishes_is_held_to_its_allow_list(

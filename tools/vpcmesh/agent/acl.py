@@ -63,7 +63,9 @@ def ensure(mesh: str, text: str | None, state_dir: Path) -> Loaded:
     table = names.acl_table(mesh)
     mark = _mark(state_dir, mesh)
     if text is None:
-        return Loaded(table, remove(mesh, state_dir), False)
+        # Every pull of every node comes here: without a mark nothing was loaded, so no nft
+        # call. (The table is loaded with its mark, by the agent or after it at boot.)
+        return Loaded(table, mark.exists() and remove(mesh, state_dir), False)
     if not system.has_nft():
         raise VpcmeshError.at("nft", "this mesh has service ACLs, and nft is not installed;"
                                      " install nftables (apt install nftables) and pull again")

@@ -51,10 +51,19 @@ class NodeAcl:
         return self.deny or bool(self.rules)
 
 
+def _tunnel(plan: Plan, node: Node) -> list[IPv4Network]:
+    """`node`'s address on every hub's tunnel network."""
+    return [IPv4Network(plan.tunnel_address(node, hub)) for hub in plan.hubs]
+
+
+def _restricted(plan: Plan, service: Service) -> bool:
+    """Whether a service has rules of its own: every one when deny, else an allow list."""
+    return plan.mesh.acl_default is AclDefault.DENY or bool(service.allow)
+
+
 def addresses_of(plan: Plan, node: Node) -> tuple[IPv4Network, ...]:
     """Every source address `node`'s traffic can carry into the mesh."""
-    tunnel = (IPv4Network(plan.tunnel_address(node, hub)) for hub in plan.hubs)
-    return _collapse([*node.subnets, *tunnel])
+    return _collapse([*node.subnets, *_tunnel(plan, node)])
 
 
 def _collapse(networks: Iterable[IPv4Network]) -> tuple[IPv4Network, ...]:
@@ -78,14 +87,9 @@ def _sources(plan: Plan, allow: tuple[str, ...]) -> tuple[IPv4Network, ...] | No
 
 
 def rule_of(plan: Plan, node: Node, service: Service) -> ServiceRule:
-    tunnel = [IPv4Network(plan.tunnel_address(node, hub)) for hub in plan.hubs]
     return ServiceRule(service.name, node.hostname, service.proto, service.port,
-                       _collapse([IPv4Network(node.private_address), *tunnel]),
+                       _collapse([IPv4Network(node.private_address), *_tunnel(plan, node)]),
                        _sources(plan, service.allow), service.allow)
-
-
-def mesh_rules(plan: Plan) -> tuple[ServiceRule, ...]:
-    return tuple(rule_of(plan, n, s) for n in plan.nodes for s in n.services)
 
 
 def node_acl(plan: Plan, node: Node) -> NodeAcl:
@@ -93,7 +97,7 @@ def node_acl(plan: Plan, node: Node) -> NodeAcl:
     deny = plan.mesh.acl_default is AclDefault.DENY
     hosts = [n for n in plan.nodes if node.is_hub or n.hostname == node.hostname]
     rules = tuple(rule_of(plan, n, s) for n in hosts for s in n.services
-                  if deny or s.allow)
+                  if _restricted(plan, s))
     resolvers: tuple[IPv4Network, ...] = ()
     if deny and plan.mesh.dns_resolver and node.is_hub:
         resolvers = _collapse(IPv4Network(a) for a in dns.resolver_hubs(plan))
@@ -111,9 +115,10 @@ class AclChange:
 
 
 def _enforced(plan: Plan) -> dict[str, ServiceRule]:
-    """Each service with an ACL of its own: every one when deny, else those with allow."""
-    deny = plan.mesh.acl_default is AclDefault.DENY
-    return {r.label: r for r in mesh_rules(plan) if deny or r.allow}
+    """Each service with rules of its own, by label."""
+    rules = (rule_of(plan, n, s) for n in plan.nodes for s in n.services
+             if _restricted(plan, s))
+    return {r.label: r for r in rules}
 
 
 def _who(rule: ServiceRule) -> str:
