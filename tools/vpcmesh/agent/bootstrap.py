@@ -13,7 +13,7 @@ from string import Template
 from vpcmesh.agent import METRICS_FILE, system
 from vpcmesh.agent.sources import Credentials, open_source
 from vpcmesh.agent.state import STATE_DIR
-from vpcmesh.bundle.manifest import load_trust_key
+from vpcmesh.bundle.keychain import load_keys
 from vpcmesh.errors import VpcmeshError
 from vpcmesh.fsio import replace_file
 from vpcmesh.secrets import agekeys
@@ -89,7 +89,7 @@ def install(setup: AgentSetup) -> Installed:
         raise VpcmeshError.at(str(setup.trust_key), "not a PEM public key; use the mesh's"
                                                     " mesh/signing.pub")
     try:
-        load_trust_key(trust, str(setup.trust_key))
+        load_keys(trust, str(setup.trust_key))  # one key, or a set while a rotation runs
     except VpcmeshError:
         raise VpcmeshError.at(str(setup.trust_key), "not an Ed25519 public key; use the"
                                                     " mesh's mesh/signing.pub") from None

@@ -9,17 +9,18 @@ node (one removed, then added again, whose versions continue above the notice) i
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
+from vpcmesh.agent import trust
 from vpcmesh.agent.sources import Source
 from vpcmesh.agent.state import AgentState
 from vpcmesh.bundle import names, removal
-from vpcmesh.bundle.manifest import load_trust_key
 from vpcmesh.errors import VpcmeshError
 
 log = logging.getLogger("vpcmesh.agent")
 
 
-def notice(source: Source, host: str, trust: bytes, trust_name: str, state: AgentState
+def notice(source: Source, host: str, trust_file: Path, state: AgentState
            ) -> removal.Removal | None:
     """The verified notice that this node was removed, or None when the source has none or
     it does not apply to what is installed; a notice that does not verify is an error."""
@@ -29,8 +30,8 @@ def notice(source: Source, host: str, trust: bytes, trust_name: str, state: Agen
     except VpcmeshError:
         return None  # no notice: the node may simply not be published yet
     where = source.where(host, names.REMOVAL)
-    found = removal.verify(data, signature, load_trust_key(trust, trust_name), trust_name,
-                           where)
+    found = removal.verify(data, signature, trust.trusted(source, host, trust_file),
+                           str(trust_file), where)
     if found.hostname != host or (state.mesh and found.mesh != state.mesh):
         raise VpcmeshError.at(where, f"a removal notice for {found.hostname} of mesh"
                                      f" {found.mesh}, not for this node; ignoring it")

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import NoReturn
 
-from vpcmesh.agent import leave, links, report, resolver
+from vpcmesh.agent import leave, links, report, resolver, trust
 from vpcmesh.agent.install import Installer, Target, layout
 from vpcmesh.agent.links import Link
 from vpcmesh.agent.service import Health, Service, ServiceOptions, impact, touches
@@ -142,19 +142,12 @@ def _recheck(state: AgentState, opts: PullOptions) -> PullResult:
                                          " pulled its bundle with this node?")
 
 
-def _trust(opts: PullOptions) -> bytes:
-    try:
-        return opts.trust_key.read_bytes()
-    except OSError as exc:
-        raise VpcmeshError.at(str(opts.trust_key), f"cannot read: {exc.strerror}") from None
-
-
 def pull(source: Source, opts: PullOptions, now: dt.datetime) -> PullResult:
     state = read_agent_state(opts.root)
     try:
         fetched = source.manifest(opts.hostname, state.etag)
     except NotInSource:
-        removed = leave.notice(source, opts.hostname, _trust(opts), str(opts.trust_key), state)
+        removed = leave.notice(source, opts.hostname, opts.trust_key, state)
         if removed is None:
             raise
         uninstall(opts.root, opts.service, opts.metrics, purge=False, lock=False,
@@ -163,9 +156,8 @@ def pull(source: Source, opts: PullOptions, now: dt.datetime) -> PullResult:
     if fetched is None:
         _frozen(state, now, source.name)
         return _recheck(state, opts)
-    trust = _trust(opts)
     manifest = contract.verify(fetched.manifest, fetched.signature,
-                               contract.load_trust_key(trust, str(opts.trust_key)),
+                               trust.trusted(source, opts.hostname, opts.trust_key),
                                str(opts.trust_key), source.name)
     digest = hashlib.sha256(fetched.manifest).hexdigest()
     if not check(manifest, digest, opts, state, now, source.name):

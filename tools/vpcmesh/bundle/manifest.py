@@ -14,13 +14,12 @@ import datetime as dt
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from vpcmesh.bundle import names
 from vpcmesh.errors import VpcmeshError
@@ -262,28 +261,27 @@ def parse(data: bytes, where: str) -> Manifest:
                     fields.time("signed_at"), fields.time("expires"), found)
 
 
-def load_trust_key(pem: bytes, where: str) -> Ed25519PublicKey:
-    try:
-        key = load_pem_public_key(pem)
-    except ValueError as exc:
-        raise VpcmeshError.at(where, f"not an Ed25519 public key: {exc}") from None
-    if not isinstance(key, Ed25519PublicKey):
-        raise VpcmeshError.at(where, "not an Ed25519 public key")
-    return key
-
-
-def check_signature(data: bytes, signature: bytes, key: Ed25519PublicKey, key_name: str,
-                    where: str, what: str = "manifest signature",
+def check_signature(data: bytes, signature: bytes, keys: Sequence[Ed25519PublicKey],
+                    key_name: str, where: str, what: str = "manifest signature",
                     refusing: str = "the bundle") -> None:
+    """Good when one key of the set made it (the set holds two while a rotation is under
+    way, or a standby key)."""
     try:
-        key.verify(base64.b64decode(signature.strip(), validate=True), data)
-    except (InvalidSignature, binascii.Error, ValueError):
-        raise VpcmeshError.at(where, f"{what} does not verify with {key_name}; refusing"
-                                     f" {refusing}") from None
+        decoded = base64.b64decode(signature.strip(), validate=True)
+    except (binascii.Error, ValueError):
+        decoded = b""
+    for key in keys:
+        try:
+            key.verify(decoded, data)
+            return
+        except (InvalidSignature, ValueError):
+            continue
+    raise VpcmeshError.at(where, f"{what} does not verify with {key_name}; refusing"
+                                 f" {refusing}")
 
 
-def verify(manifest: bytes, signature: bytes, key: Ed25519PublicKey, key_name: str,
-           where: str) -> Manifest:
+def verify(manifest: bytes, signature: bytes, keys: Sequence[Ed25519PublicKey],
+           key_name: str, where: str) -> Manifest:
     """Check the signature over the manifest's exact bytes, and only then parse them."""
-    check_signature(manifest, signature, key, key_name, where)
+    check_signature(manifest, signature, keys, key_name, where)
     return parse(manifest, where)

@@ -45,6 +45,10 @@ REPORT = "vpcmesh-report.conf"
 # In place of a removed node's bundle: a notice, signed with the mesh's key, that it left
 # the mesh (bundle/removal.py); its agent then uninstalls itself.
 REMOVAL = "removed.json"
+# Beside every manifest once the mesh has rotated its signing key: the chain of key sets an
+# agent follows before it verifies (bundle/keychain.py). Not listed in the manifest: it is
+# what tells the agent which key the manifest is signed with.
+SIGNING_KEYS = "signing-keys.json"
 REMOVAL_SIGNATURE = "removed.json.sig"
 # In the SOPS file: the files the node writes next to its OpenVPN config, by name.
 SECRET_FILES_KEY = "files"

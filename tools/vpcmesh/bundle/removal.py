@@ -9,6 +9,7 @@ manifest renamed to removed.json, parses as neither."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -51,9 +52,9 @@ def parse(data: bytes, where: str) -> Removal:
     return Removal(mesh, host, after)
 
 
-def verify(data: bytes, signature: bytes, key: Ed25519PublicKey, key_name: str,
+def verify(data: bytes, signature: bytes, keys: Sequence[Ed25519PublicKey], key_name: str,
            where: str) -> Removal:
     """The signature over the notice's exact bytes first, then its fields."""
-    check_signature(data, signature, key, key_name, where, "removal notice signature",
+    check_signature(data, signature, keys, key_name, where, "removal notice signature",
                     "it")
     return parse(data, where)

@@ -159,7 +159,7 @@ def import_cmd(repo: Path | None, pki_dir: Path, server_conf: Path, mapping: Pat
 
 @main.group("pki")
 def pki_group() -> None:
-    """Certificates: status, revoke, renew."""
+    """Certificates and keys: status, revoke, renew, rotate."""
 
 
 @pki_group.command("status")
@@ -192,6 +192,18 @@ def pki_renew_cmd(repo: Path, hostname: str | None) -> None:
     from vpcmesh.commands import pki as pki_commands
 
     _exit(error_handler.run(lambda: pki_commands.renew(repo, hostname)))
+
+
+@pki_group.command("rotate")
+@repo_option
+@click.argument("what", type=click.Choice(["signing-key"]))
+def pki_rotate_cmd(repo: Path, what: str) -> None:
+    """Rotate the bundle-signing key without a flag day: the old key signs the new one into
+    mesh/signing-keys.json, which every agent follows at its next pull. Needs the admin key
+    (SOPS_AGE_KEY_FILE)."""
+    from vpcmesh.commands import rotate
+
+    _exit(error_handler.run(lambda: rotate.rotate_signing_key(repo)))
 
 
 def _service(value: str) -> tuple[str, int]:

@@ -174,13 +174,15 @@ def build(root: Path, snap: Snapshot, request: Request = Request(),
         files, state = render_build(plan, loaded.previous, store)
         signer = None
         previous = loaded.previous
-        todo = signing.pending(plan, files, previous.bundles, loaded.now, checkout.stale)
+        new_key = previous.signing_key != store.signing_id  # rotated since they were signed
+        todo = signing.pending(plan, files, previous.bundles, loaded.now, checkout.stale,
+                               new_key)
         retired = signing.retire(previous.bundles, previous.retired,
                                  {n.hostname for n in plan.nodes})
-        if todo.due or signing.removals_due(retired, previous.removals):
+        if todo.due or signing.removals_due(retired, previous.removals, new_key):
             if admin_key_configured():
                 admin = admin or read_admin_secrets(snap, store)
-                signer = signing_key(admin).sign
+                signer = signing_key(admin, store).sign
             elif request.require_signing:
                 raise VpcmeshError.at(ADMIN_SECRETS, "signing bundles needs the admin age key;"
                                                      f" {SET_ADMIN_KEY}")
@@ -188,13 +190,16 @@ def build(root: Path, snap: Snapshot, request: Request = Request(),
         signed = signing.sign_build(plan, files, todo, previous.bundles, loaded.now, commit,
                                     signer, previous.retired)
         notices, removals, waiting = signing.sign_removals(plan.mesh.name, retired,
-                                                           previous.removals, signer)
+                                                           previous.removals, signer, new_key)
         unsigned = [*signed.unsigned, *(f"{h} (removal notice)" for h in waiting)]
+        chain = store.chain.to_bytes() if store.chain is not None else b""
+        notices.update(signing.chain_files(chain, [*todo.bodies, *retired]))
         if unsigned:
             warnings.append(Problem(Location(ADMIN_SECRETS), "not signed (no admin age key set):"
                                     f" {', '.join(unsigned)}; their manifests are left out"
                                     " until 'vpcmesh sign' runs with the key", Severity.WARNING))
-        state = replace(state, bundles=signed.bundles, retired=retired, removals=removals)
+        state = replace(state, bundles=signed.bundles, retired=retired, removals=removals,
+                        signing_key=previous.signing_key if unsigned else store.signing_id)
         changed = staging.finish({**signed.files, **notices})
         rules = sopsconfig.render_rules(list(plan.mesh.admins),
                                         [(n.hostname, n.age_recipient) for n in plan.nodes])

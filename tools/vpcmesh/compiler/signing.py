@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from vpcmesh.bundle import names
@@ -105,12 +105,14 @@ def files_for(body: Body, signed: Signed) -> dict[str, bytes]:
 
 
 def pending(plan: Plan, files: FileMap, previous: Mapping[str, Signed],
-            now: dt.datetime, stale: Callable[[str], bool] | None = None) -> Pending:
+            now: dt.datetime, stale: Callable[[str], bool] | None = None,
+            new_key: bool = False) -> Pending:
+    """`new_key`: the signing key was rotated since these signatures: every one is due."""
     validity = dt.timedelta(days=plan.mesh.bundle_validity_days)
     bodies = _bodies(plan, files)
     return Pending(bodies, [h for h, body in bodies.items()
-                            if needs_signing(previous.get(h), body.digest(), now, validity,
-                                             stale)])
+                            if new_key or needs_signing(previous.get(h), body.digest(), now,
+                                                        validity, stale)])
 
 
 def sign_build(plan: Plan, files: FileMap, todo: Pending, previous: Mapping[str, Signed],
@@ -146,21 +148,23 @@ def retire(previous: Mapping[str, Signed], retired: Mapping[str, int],
     return dict(sorted(out.items()))
 
 
-def removals_due(retired: Mapping[str, int], previous: Mapping[str, SignedRemoval]
-                 ) -> list[str]:
-    """Retired nodes whose removal notice is not signed yet, for the version they left at."""
+def removals_due(retired: Mapping[str, int], previous: Mapping[str, SignedRemoval],
+                 new_key: bool = False) -> list[str]:
+    """Retired nodes whose removal notice is not signed yet, for the version they left at
+    (or was signed with a key since rotated)."""
     return [h for h, v in sorted(retired.items())
-            if h not in previous or previous[h].after_version != v]
+            if new_key or h not in previous or previous[h].after_version != v]
 
 
 def sign_removals(mesh: str, retired: Mapping[str, int],
-                  previous: Mapping[str, SignedRemoval], signer: Signer | None
+                  previous: Mapping[str, SignedRemoval], signer: Signer | None,
+                  new_key: bool = False
                   ) -> tuple[FileMap, dict[str, SignedRemoval], tuple[str, ...]]:
     """Each retired node's notice (bundle/removal.py) in place of its bundle: the files, what
     the state keeps of them, and the nodes whose notice waits for the signing key."""
     files: FileMap = {}
     kept: dict[str, SignedRemoval] = {}
-    due = set(removals_due(retired, previous))
+    due = set(removals_due(retired, previous, new_key))
     unsigned = []
     for host, version in sorted(retired.items()):
         notice = Removal(mesh, host, version)
@@ -175,3 +179,9 @@ def sign_removals(mesh: str, retired: Mapping[str, int],
         files[f"{host}/{names.REMOVAL}"] = notice.to_bytes()
         files[f"{host}/{names.REMOVAL_SIGNATURE}"] = (signed.signature + "\n").encode()
     return files, kept, tuple(unsigned)
+
+
+def chain_files(chain: bytes, hosts: Iterable[str]) -> FileMap:
+    """The signing-key chain beside every manifest and removal notice: an agent reads it
+    before it verifies either (bundle/keychain.py)."""
+    return {f"{host}/{names.SIGNING_KEYS}": chain for host in hosts} if chain else {}

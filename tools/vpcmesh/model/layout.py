@@ -10,7 +10,9 @@ PKI_DIR = "mesh/pki"
 CA_CERT = "mesh/pki/ca.crt"
 CRL_FILE = "mesh/pki/crl.pem"
 ISSUED_DIR = "mesh/pki/issued"
-SIGNING_PUB = "mesh/signing.pub"
+SIGNING_PUB = "mesh/signing.pub"  # the key set agents trust (one key, but while rotating)
+# Each rotation of the bundle-signing key, signed by the key before (bundle/keychain.py).
+SIGNING_CHAIN = "mesh/signing-keys.json"
 ADMIN_SECRETS = "secrets/mesh.sops.yaml"
 NODE_SECRETS_DIR = "secrets/nodes"
 SOPS_CONFIG = ".sops.yaml"

@@ -52,6 +52,9 @@ class State:
     # The signed removal notice of each retired node (bundle/removal.py), kept so that a
     # render without the key reproduces it byte for byte.
     removals: dict[str, SignedRemoval] = field(default_factory=dict)
+    # Which key made the signatures above (keychain.key_id; "" for the mesh's first key):
+    # after a rotation every manifest and notice is signed again with the new one.
+    signing_key: str = ""
 
 
 _CHECKSUM = "# checksum sha256:"
@@ -124,7 +127,7 @@ def read_state(snap: Snapshot) -> State:
     if cached is None:
         snap.cache.put(name, data)
     return State(addresses, int(dns.get("serial", 0)), str(dns.get("digest", "")), bundles,
-                 retired, removals)
+                 retired, removals, str(data.get("signing_key") or ""))
 
 
 def _scalar(value: object) -> str:
@@ -139,7 +142,8 @@ def as_data(state: State) -> dict[str, object]:
             "dns": {"digest": state.dns_digest, "serial": state.dns_serial},
             **({"retired": dict(sorted(state.retired.items()))} if state.retired else {}),
             **({"removals": {h: asdict(r) for h, r in sorted(state.removals.items())}}
-               if state.removals else {})}
+               if state.removals else {}),
+            **({"signing_key": state.signing_key} if state.signing_key else {})}
 
 
 def _records(section: Mapping[str, Signed | SignedRemoval]) -> list[str]:
@@ -162,5 +166,7 @@ def dump_state(state: State) -> bytes:
         lines += [f"  {h}: {v}" for h, v in sorted(state.retired.items())]
     if state.removals:
         lines += ["removals:", *_records(state.removals)]
+    if state.signing_key:  # only after a rotation: an older mesh's state keeps its bytes
+        lines.append(f"signing_key: {_scalar(state.signing_key)}")
     body = ("\n".join(lines) + "\n").encode()
     return body + f"{_CHECKSUM}{hashlib.sha256(body).hexdigest()}\n".encode()

@@ -10,8 +10,9 @@ from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from vpcmesh.bundle import keychain
 from vpcmesh.errors import VpcmeshError
-from vpcmesh.model.layout import ADMIN_SECRETS, CA_CERT
+from vpcmesh.model.layout import ADMIN_SECRETS, CA_CERT, SIGNING_PUB
 from vpcmesh.model.snapshot import Snapshot
 from vpcmesh.pki import x509 as pki
 from vpcmesh.pki.store import Store
@@ -29,10 +30,19 @@ class AdminSecrets:
     tls_crypt_v2_key: str | None = None  # hex; meshes from before tls-crypt-v2 have none
 
 
-def signing_key(admin: AdminSecrets) -> Ed25519PrivateKey:
+def signing_key(admin: AdminSecrets, store: Store | None = None) -> Ed25519PrivateKey:
+    """The bundle-signing key; with `store`, checked to be one the agents trust (a rotation
+    cut short could otherwise sign every bundle with a key no VM knows)."""
     key = pki.load_key(admin.signing_key)
     if not isinstance(key, Ed25519PrivateKey):
         raise VpcmeshError.at(ADMIN_SECRETS, "signing_key is not an Ed25519 key")
+    if store is not None and store.signing_pub and not any(
+            keychain.raw(k) == keychain.raw(key.public_key())
+            for k in keychain.load_keys(store.signing_pub, SIGNING_PUB)):
+        raise VpcmeshError.at(ADMIN_SECRETS, f"its signing_key is not in {SIGNING_PUB} (an"
+                                             " interrupted 'vpcmesh pki rotate signing-key'?);"
+                                             " restore mesh/ and secrets/ from git and run it"
+                                             " again")
     return key
 
 

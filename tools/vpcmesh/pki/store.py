@@ -8,6 +8,7 @@ from dataclasses import dataclass
 
 from cryptography import x509
 
+from vpcmesh.bundle import keychain
 from vpcmesh.errors import Location, Problem, VpcmeshError
 from vpcmesh.model.cache import ParseCache, key
 from vpcmesh.model.layout import (
@@ -16,6 +17,7 @@ from vpcmesh.model.layout import (
     CRL_FILE,
     ISSUED_DIR,
     NODE_SECRETS_DIR,
+    SIGNING_CHAIN,
     SIGNING_PUB,
     issued_cert,
 )
@@ -52,6 +54,14 @@ class Store:
     # Not signed by this CA: ignored (as if missing) but reported unless being renewed.
     foreign: dict[str, Problem]
     crl_problem: Problem | None
+    chain: keychain.Chain | None = None  # the signing key's rotations, once there was one
+
+    @property
+    def signing_id(self) -> str:
+        """Which key signs the bundles: "" for the mesh's first, else the last link's."""
+        if self.chain is None or not self.chain.links:
+            return ""
+        return keychain.key_id(self.chain.links[-1].public_keys(SIGNING_CHAIN)[0])
 
     def problems(self, renew: Collection[str] = (), renew_crl: bool = False) -> list[Problem]:
         found = [p for host, p in self.foreign.items() if host not in renew]
@@ -161,5 +171,22 @@ def read_store(snap: Snapshot) -> Store:
     if problems:
         raise VpcmeshError(problems)
     signing = snap.read(SIGNING_PUB) if snap.is_file(SIGNING_PUB) else b""
+    chain = _read_chain(snap, signing)
     return Store(ca, ca_pem, crl, crl_pem, certs, pems, secrets, admin, signing, foreign,
-                 crl_problem)
+                 crl_problem, chain)
+
+
+def _read_chain(snap: Snapshot, signing: bytes) -> keychain.Chain | None:
+    """The chain, checked against mesh/signing.pub: both change together in a rotation, so
+    a difference is an interrupted one (or a hand edit)."""
+    if not snap.is_file(SIGNING_CHAIN):
+        return None
+    chain = keychain.parse(snap.read(SIGNING_CHAIN), SIGNING_CHAIN)
+    if chain.links and not keychain.same(
+            keychain.load_keys(signing, SIGNING_PUB),
+            chain.links[-1].public_keys(SIGNING_CHAIN)):
+        raise VpcmeshError.at(SIGNING_PUB, f"does not hold the keys of the last link of"
+                                           f" {SIGNING_CHAIN} (an interrupted 'vpcmesh pki"
+                                           " rotate signing-key'?); restore mesh/ and"
+                                           " secrets/ from git and run it again")
+    return chain
