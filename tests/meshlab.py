@@ -85,14 +85,17 @@ exec openvpn --cd "$VPCMESH_CONF_DIR" --config "$VPCMESH_CONFIG" --daemon vpcmt 
 
 
 def pull(vm: Vm, remote: Path, repo: Path, timeout: float = 30,
-         key: Path | None = None, extra: tuple[str, ...] = ()) -> tuple[int, str]:
-    """What the VM's timer runs, inside the VM's namespace, with the VM's own age key."""
+         key: Path | None = None, extra: tuple[str, ...] = (),
+         trust: Path | None = None) -> tuple[int, str]:
+    """What the VM's timer runs, inside the VM's namespace, with the VM's own age key (and
+    `trust`, its own copy of the signing key, or else the repository's)."""
     script, stop = vm.workdir / "restart.sh", vm.workdir / "stop.sh"
     script.write_text(RESTART.format(pid=vm.pidfile, log=vm.logfile))
     stop.write_text(STOP.format(pid=vm.pidfile, log=vm.logfile))
     proc = vm.exec(sys.executable, "-m", "vpcmesh", "pull", "--once", "--hostname", vm.name,
                    "--source", str(remote), "--age-key", str(key or KEYS / f"{vm.name}.agekey"),
-                   "--trust-key", str(repo / "mesh/signing.pub"), "--root", str(vm.workdir),
+                   "--trust-key", str(trust or repo / "mesh/signing.pub"),
+                   "--root", str(vm.workdir),
                    "--restart-cmd", f"sh {script}", "--stop-cmd", f"sh {stop}",
                    "--pidfile", str(vm.pidfile),
                    "--health-timeout", str(timeout), *extra, check=False)

@@ -23,7 +23,8 @@ def test_status_lists_every_certificate(base_repo: Path) -> None:
     assert result.exit_code == 0
     rows = {r["name"]: (r["kind"], r["status"]) for r in json.loads(result.stdout)}
     assert rows == {"ca": ("ca", "ok"), "crl": ("crl", "ok"), "hub-1": ("server", "ok"),
-                    "spoke-1": ("client", "ok"), "spoke-2": ("client", "ok")}
+                    "spoke-1": ("client", "ok"), "spoke-2": ("client", "ok"),
+                    "signing-key": ("ed25519", "ok")}
     text = invoke("pki", "status", "--repo", base_repo).stdout.splitlines()
     assert text[0].split() == ["NAME", "KIND", "AGE", "EXPIRES", "DAYS", "ROTATE", "BY",
                                "STATUS"]

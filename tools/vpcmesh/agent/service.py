@@ -51,6 +51,7 @@ class Impact:
 
 
 _SERIAL = re.compile(r"^# certificate serial (\d+)$", re.M)
+_CRL_BLOCK = re.compile(rb"-----BEGIN X509 CRL-----.*?-----END X509 CRL-----\s*", re.S)
 
 
 def _revoked_serials(crl_pem: bytes | None) -> frozenset[int]:
@@ -58,10 +59,13 @@ def _revoked_serials(crl_pem: bytes | None) -> frozenset[int]:
 
     if not crl_pem:
         return frozenset()
-    try:
-        return frozenset(r.serial_number for r in x509.load_pem_x509_crl(crl_pem))
-    except ValueError:
-        return frozenset()
+    found: set[int] = set()
+    for block in _CRL_BLOCK.findall(crl_pem):  # two CRLs while the CA rotates
+        try:
+            found.update(r.serial_number for r in x509.load_pem_x509_crl(block))
+        except ValueError:
+            continue
+    return frozenset(found)
 
 
 def impact(installer: Installer, target: Target, hub: bool,
@@ -199,9 +203,10 @@ def retire(opts: ServiceOptions, name: str, conf_dir: Path, config: str, mesh: s
 def touches(installer: Installer, target: Target, unit: Service, configs: set[Path]) -> bool:
     """Whether this install changed the unit's own files (or its unit file), not counting
     the configs of the other units that share its folder, nor the CRL, which OpenVPN reads
-    again at each handshake. A new drop-in takes effect at the unit's next start (after the
-    daemon-reload), as it does for the node's first tunnel: no restart for it."""
+    again at each handshake, nor the list of CAs (read at start: bundle/effects.ca_list). A
+    new drop-in takes effect at the unit's next start (after the daemon-reload), as it does
+    for the node's first tunnel: no restart for it."""
     own = unit.conf_dir / unit.config
     return any((unit.conf_dir in p.parents and (p == own or p not in configs)
-                and p.name != names.CRL) or p.parent == target.unit_dir
+                and p.name not in (names.CRL, names.CA)) or p.parent == target.unit_dir
                for p in installer.changed)

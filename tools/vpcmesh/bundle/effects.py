@@ -19,6 +19,13 @@ def reread(rel: str) -> bool:
     return rel in (_CRL, f"{names.LINK_PREFIX}{names.CRL}", _TC2_REVOKED)
 
 
+def ca_list(rel: str) -> bool:
+    """The CAs a node trusts: OpenVPN reads them at start only, and a change alone waits for
+    the next one. Such a change is a CA rotation's first or last step (pki/carotation.py),
+    where the CRL, in force at once, is what decides meanwhile."""
+    return rel in (f"{names.OPENVPN_PREFIX}{names.CA}", f"{names.LINK_PREFIX}{names.CA}")
+
+
 def openvpn_changed(changed: Iterable[str]) -> bool:
     """`changed`: bundle-relative paths that are added, changed or removed."""
     return any(rel.startswith(names.OPENVPN_PREFIX) for rel in changed)
@@ -26,9 +33,10 @@ def openvpn_changed(changed: Iterable[str]) -> bool:
 
 def needs_restart(role: str, changed: Iterable[str]) -> bool:
     """Every node reads its CRL again at each handshake, and a hub a spoke's ccd file when
-    that spoke connects: changes to those alone need no restart. Any other change to
-    OpenVPN's files does (on a spoke, it restarts only that spoke)."""
-    ovpn = [rel for rel in changed if rel.startswith(names.OPENVPN_PREFIX) and not reread(rel)]
+    that spoke connects: changes to those alone need no restart, nor does a new list of
+    CAs alone. Any other change to OpenVPN's files does (on a spoke, only that spoke)."""
+    ovpn = [rel for rel in changed if rel.startswith(names.OPENVPN_PREFIX)
+            and not reread(rel) and not ca_list(rel)]
     return any(role != "hub" or not rel.startswith(_CCD) for rel in ovpn)
 
 

@@ -11,6 +11,7 @@ CCD_DIR = "ccd"
 # files go to /etc/openvpn/client/, next to nothing else of this mesh.
 LINK_PREFIX = "openvpn-client/"
 CRL = "crl.pem"
+CA = "ca.crt"  # the CAs a node trusts: one, or two while the CA rotates
 SYSCTL = "sysctl.conf"
 HOSTS = "hosts"  # spliced into /etc/hosts between BEGIN/END lines
 SYSTEMD_DROPIN = "systemd/vpcmesh.conf"

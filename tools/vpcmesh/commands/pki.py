@@ -9,11 +9,22 @@ from typing import Any
 
 import click
 
+from vpcmesh.bundle.manifest import parse_time
 from vpcmesh.compiler.lock import writing
 from vpcmesh.compiler.pipeline import Request, build, load, snapshot
 from vpcmesh.errors import Location, VpcmeshError
-from vpcmesh.model.layout import CA_CERT, CRL_FILE, NODES_DIR, issued_cert
+from vpcmesh.model.layout import (
+    CA_CERT,
+    CRL_FILE,
+    NODES_DIR,
+    ROTATION_CA,
+    ROTATION_STEP,
+    SIGNING_PUB,
+    issued_cert,
+)
 from vpcmesh.pki import x509 as pki
+from vpcmesh.pki.carotation import INTRODUCED, MOVING
+from vpcmesh.pki.store import Store
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +54,11 @@ def status(root: Path, as_json: bool) -> int:
 
     rows = [row("ca", "ca", store.ca.not_valid_before_utc, store.ca.not_valid_after_utc,
                 CA_CERT)]
+    if store.rotation is not None:  # the CA that does not issue, and the step it is at
+        other = store.rotation.other
+        rows.append(row(f"ca ({'new' if store.rotation.step == INTRODUCED else 'old'})",
+                        "ca", other.not_valid_before_utc, other.not_valid_after_utc,
+                        ROTATION_CA) | {"status": f"rotating: {store.rotation.step}"})
     if store.crl is not None and store.crl.next_update_utc is not None:
         rows.append(row("crl", "crl", store.crl.last_update_utc, store.crl.next_update_utc,
                         CRL_FILE))
@@ -52,6 +68,7 @@ def status(root: Path, as_json: bool) -> int:
             "server" if pki.is_server(cert) else "client")
         rows.append(row(node.hostname, kind, cert.not_valid_before_utc if cert else None,
                         cert.not_valid_after_utc if cert else None, issued_cert(node.hostname)))
+    rows.append(_signing_row(store, now))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return 0
@@ -62,6 +79,16 @@ def status(root: Path, as_json: bool) -> int:
                    f" {_dash(r['expires']):<11} {_dash(r['days_left']):>5}"
                    f" {_dash(r['rotate_by']):<11} {r['status']}")
     return 0
+
+
+def _signing_row(store: Store, now: dt.datetime) -> dict[str, Any]:
+    """The bundle-signing key never expires: its age, from the rotation that made it."""
+    made = None
+    if store.chain is not None and store.chain.links:
+        made = parse_time(store.chain.links[-1].made)
+    return {"name": "signing-key", "kind": "ed25519", "issued": made and made.date().isoformat(),
+            "age_days": made and (now - made).days, "expires": None, "days_left": None,
+            "rotate_by": None, "status": "ok", "path": SIGNING_PUB}
 
 
 def _dash(value: object) -> str:
@@ -88,6 +115,14 @@ def revoke(root: Path, hostname: str) -> int:
     if not (root / issued_cert(hostname)).is_file():
         raise VpcmeshError.at(Location(issued_cert(hostname)),
                               f"no certificate to revoke for '{hostname}'")
+    if (root / ROTATION_STEP).is_file() and MOVING in (root / ROTATION_STEP).read_text():
+        # The node's certificate from the old CA, which it may still hold, stays good until
+        # the old CA's CRL goes (and its key, which could list it, is gone already).
+        raise VpcmeshError.at(ROTATION_STEP, f"the CA rotation is moving the nodes to the new"
+                              f" CA, so revoking {hostname} now would leave its old CA's"
+                              " certificate good: first retire the old CA ('vpcmesh pki"
+                              " rotate ca', with --no-wait in haste: a node that has not"
+                              " moved is cut off), then revoke")
     return _report(root, revoke={hostname})
 
 

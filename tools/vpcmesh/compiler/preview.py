@@ -65,7 +65,8 @@ class NodeChange:
         """Only the CRL changed (and the manifest with it): every node gets each new CRL,
         and reads it at its next handshake, so this changes nothing the node runs."""
         return self.change == "changed" and all(
-            effects.reread(rel) or rel in (names.MANIFEST, names.SIGNATURE)
+            effects.reread(rel) or effects.ca_list(rel) or rel in (names.MANIFEST,
+                                                                    names.SIGNATURE)
             for rel in self.files)
 
 
@@ -132,6 +133,9 @@ def _node_change(host: str, change: str, files: dict[str, str], head: Preview,
         return out
     if out.crl_only:
         out.impact = "no restart (a new CRL, read at its next handshake)"
+        if any(effects.ca_list(rel) for rel in files):
+            out.impact = ("no restart (a new CRL, read at its next handshake; the CAs it"
+                          " trusts, read at its next start)")
         return out
     if effects.needs_restart(role, files):
         out.restart = True

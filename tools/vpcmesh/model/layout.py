@@ -10,6 +10,13 @@ PKI_DIR = "mesh/pki"
 CA_CERT = "mesh/pki/ca.crt"
 CRL_FILE = "mesh/pki/crl.pem"
 ISSUED_DIR = "mesh/pki/issued"
+# While the CA rotates (pki/rotation.py): the CA that is not issuing, its CRL, the new CA's key
+# certified by the old one, and which step the rotation is at.
+ROTATION_DIR = "mesh/pki/rotation"
+ROTATION_CA = "mesh/pki/rotation/ca.crt"
+ROTATION_CRL = "mesh/pki/rotation/crl.pem"
+ROTATION_CROSS = "mesh/pki/rotation/cross.crt"
+ROTATION_STEP = "mesh/pki/rotation/step.json"
 SIGNING_PUB = "mesh/signing.pub"  # the key set agents trust (one key, but while rotating)
 # Each rotation of the bundle-signing key, signed by the key before (bundle/keychain.py).
 SIGNING_CHAIN = "mesh/signing-keys.json"

@@ -11,7 +11,7 @@ import datetime as dt
 import os
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import partial
 from typing import Any
 
@@ -23,7 +23,8 @@ from vpcmesh.model.snapshot import Snapshot
 from vpcmesh.model.types import Node
 from vpcmesh.pki import tlscrypt
 from vpcmesh.pki import x509 as pki
-from vpcmesh.pki.admin import AdminSecrets, admin_payload
+from vpcmesh.pki.admin import AdminSecrets, payload_of
+from vpcmesh.pki.carotation import MOVING
 from vpcmesh.pki.decisions import PkiPlan, Reason, tls_crypt_v2_keys
 from vpcmesh.pki.store import CERT_SHA256, TLS_CRYPT_V2, Store
 from vpcmesh.planning.addresses import Plan
@@ -101,7 +102,12 @@ def issue(snap: Snapshot, plan: Plan, store: Store, actions: PkiPlan, admin: Adm
         made = pki.issue(admin.ca_key, store.ca, host, node.is_hub, settings.algorithm,
                          settings.cert_validity_days, now,
                          client=not node.is_hub or len(plan.hubs) > 1)
-        public[issued_cert(host)] = pem = pki.cert_pem(made.cert).encode()
+        pem = pki.cert_pem(made.cert).encode()
+        if store.rotation is not None and store.rotation.step == MOVING:
+            # Sent with the leaf, so a peer that trusts only the old CA still accepts it; it
+            # stays until the node's next renewal (peers that trust the new CA skip it).
+            pem += store.rotation.cross_pem
+        public[issued_cert(host)] = pem
         snap.cache.put(key("signed", pem, store.ca_pem), True)
         payload = node_payload(host, made.key, admin.tls_key, pki.fingerprint(made.cert),
                                *v2.files(node, made.cert.serial_number))
@@ -121,9 +127,8 @@ def issue(snap: Snapshot, plan: Plan, store: Store, actions: PkiPlan, admin: Adm
         jobs[ADMIN_SECRETS] = partial(sops.rotate, snap.read(ADMIN_SECRETS), ADMIN_SECRETS,
                                       sorted(wanted - have), sorted(have - wanted), sops_binary)
     if v2.created and actions.issue:  # after any rewrap: a fresh encryption to the admins
-        jobs[ADMIN_SECRETS] = partial(sops.encrypt, admin_payload(
-            admin.ca_key, admin.tls_key, admin.signing_key, v2.master), admins, ADMIN_SECRETS,
-            sops_binary)
+        jobs[ADMIN_SECRETS] = partial(sops.encrypt, payload_of(
+            replace(admin, tls_crypt_v2_key=v2.master)), admins, ADMIN_SECRETS, sops_binary)
     if actions.crl:
         revoked = {r.serial_number: r.revocation_date_utc for r in store.crl or []}
         revoked.update({store.certs[h].serial_number: now for h in actions.revoke})

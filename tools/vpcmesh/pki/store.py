@@ -23,6 +23,7 @@ from vpcmesh.model.layout import (
 )
 from vpcmesh.model.snapshot import Kind, Snapshot
 from vpcmesh.pki import x509 as pki
+from vpcmesh.pki.carotation import CaRotation, read_rotation
 from vpcmesh.secrets import sopsfile
 from vpcmesh.secrets.sops import UNENCRYPTED_SUFFIX
 
@@ -55,6 +56,25 @@ class Store:
     foreign: dict[str, Problem]
     crl_problem: Problem | None
     chain: keychain.Chain | None = None  # the signing key's rotations, once there was one
+    rotation: CaRotation | None = None  # a CA rotation under way (pki/carotation.py)
+
+    @property
+    def trusted_pem(self) -> bytes:
+        """A node's ca.crt: the CA, and while it rotates, the other one too."""
+        return self.rotation.both(self.ca_pem, self.rotation.other_pem) if self.rotation \
+            else self.ca_pem
+
+    @property
+    def crls_pem(self) -> bytes:
+        """A node's crl.pem: OpenVPN checks every certificate of a chain, so each CA a
+        peer's chain may pass through needs its CRL there."""
+        return self.rotation.both(self.crl_pem, self.rotation.other_crl_pem) \
+            if self.rotation else self.crl_pem
+
+    def revoked(self) -> list[int]:
+        """Every serial a CRL of the mesh lists (a hub's tls-crypt-v2 check reads them)."""
+        crls = [self.crl, self.rotation.other_crl if self.rotation else None]
+        return sorted({r.serial_number for crl in crls if crl is not None for r in crl})
 
     @property
     def signing_id(self) -> str:
@@ -173,7 +193,7 @@ def read_store(snap: Snapshot) -> Store:
     signing = snap.read(SIGNING_PUB) if snap.is_file(SIGNING_PUB) else b""
     chain = _read_chain(snap, signing)
     return Store(ca, ca_pem, crl, crl_pem, certs, pems, secrets, admin, signing, foreign,
-                 crl_problem, chain)
+                 crl_problem, chain, read_rotation(snap, ca))
 
 
 def _read_chain(snap: Snapshot, signing: bytes) -> keychain.Chain | None:

@@ -83,6 +83,12 @@ def _leaf_usage(key: PrivateKey) -> x509.KeyUsage:
         crl_sign=False, encipher_only=False, decipher_only=False)
 
 
+_CA_USAGE = x509.KeyUsage(
+    digital_signature=True, content_commitment=False, key_encipherment=False,
+    data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+    encipher_only=False, decipher_only=False)
+
+
 def make_ca(common_name: str, algorithm: str, days: int, now: dt.datetime
             ) -> tuple[PrivateKey, x509.Certificate]:
     key = generate_key(algorithm)
@@ -93,14 +99,56 @@ def make_ca(common_name: str, algorithm: str, days: int, now: dt.datetime
         .public_key(key.public_key()).serial_number(x509.random_serial_number())
         .not_valid_before(now - CLOCK_SKEW).not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(
-            digital_signature=True, content_commitment=False, key_encipherment=False,
-            data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-            encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(_CA_USAGE, critical=True)
         .add_extension(ski, critical=False)
         .sign(key, _hash(key))
     )
     return key, cert
+
+
+def rollover_ca(old: x509.Certificate, algorithm: str, days: int, now: dt.datetime
+                ) -> tuple[PrivateKey, x509.Certificate]:
+    """A new CA key under the old CA's name (RFC 4210's key rollover): a node sees one CA
+    name throughout, and the cross certificate below is self-issued, so the old CA's
+    pathlen:0 still admits it."""
+    key = generate_key(algorithm)
+    ski = x509.SubjectKeyIdentifier.from_public_key(key.public_key())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(old.subject).issuer_name(old.subject)
+        .public_key(key.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - CLOCK_SKEW).not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_CA_USAGE, critical=True)
+        .add_extension(ski, critical=False)
+        .sign(key, _hash(key))
+    )
+    return key, cert
+
+
+def cross_certify(old_key: PrivateKey, old: x509.Certificate, new: x509.Certificate,
+                  now: dt.datetime) -> x509.Certificate:
+    """The new CA's key certified by the old CA ("NewWithOld"): a node that trusts only the
+    old CA accepts a certificate the new one issued when the peer sends this with it. Its
+    key identifiers (the new key's, the old issuer's) keep it from passing for a root."""
+    return (
+        x509.CertificateBuilder()
+        .subject_name(new.subject).issuer_name(old.subject)
+        .public_key(new.public_key()).serial_number(x509.random_serial_number())
+        .not_valid_before(now - CLOCK_SKEW).not_valid_after(new.not_valid_after_utc)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(_CA_USAGE, critical=True)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(new.public_key()),
+                       critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+            old_key.public_key()), critical=False)
+        .sign(old_key, _hash(old_key))
+    )
+
+
+def pem_certs(data: bytes) -> list[x509.Certificate]:
+    """Every certificate of a PEM file (a chain, or a list of CAs)."""
+    return x509.load_pem_x509_certificates(data) if b"BEGIN CERTIFICATE" in data else []
 
 
 @dataclass(frozen=True)

@@ -75,20 +75,19 @@ def _openvpn_files(plan: Plan, node: Node, store: Store, dns_up: bytes | None) -
     mesh = plan.mesh
     common = {"mesh": mesh, "vpn": mesh.vpn, "node": node, "hub": plan.hub}
     files: FileMap = {
-        "openvpn/ca.crt": store.ca_pem,
+        "openvpn/ca.crt": store.trusted_pem,
         f"openvpn/{node.hostname}.crt": store.cert_pems[node.hostname],
     }
     # Every node checks its peers against the CRL: a hub its spokes, a spoke its hubs (a
     # stolen hub certificate, once revoked, is refused); OpenVPN re-reads it at each handshake.
-    files[f"{names.OPENVPN_PREFIX}{names.CRL}"] = store.crl_pem
+    files[f"{names.OPENVPN_PREFIX}{names.CRL}"] = store.crls_pem
     if node.is_hub:
         files[f"{names.OPENVPN_PREFIX}{names.PEER_SCRIPT}"] = _render("peer.sh.j2", mesh=mesh)
         if mesh.vpn.tls_crypt_v2:
             files[f"{names.OPENVPN_PREFIX}{names.TC2_VERIFY}"] = _render("tc2-verify.sh.j2",
                                                                         mesh=mesh)
             files[f"{names.OPENVPN_PREFIX}{names.TC2_REVOKED}"] = "".join(
-                f"{r.serial_number}\n" for r in sorted(
-                    store.crl or [], key=lambda r: r.serial_number)).encode()
+                f"{serial}\n" for serial in store.revoked()).encode()
         files[f"openvpn/{mesh.name}.conf"] = _render("server.conf.j2", **_server(plan, node),
                                                      **common)
         fallback, netmask = _fallback(plan, node), plan.network(node).netmask
@@ -103,9 +102,9 @@ def _openvpn_files(plan: Plan, node: Node, store: Store, dns_up: bytes | None) -
         files[f"{names.OPENVPN_PREFIX}{names.DNS_UP}"] = dns_up
     multi = len(plan.hubs) > 1
     if node.is_hub and multi:  # its tunnels to the other hubs, in /etc/openvpn/client
-        files[f"{names.LINK_PREFIX}ca.crt"] = store.ca_pem
+        files[f"{names.LINK_PREFIX}ca.crt"] = store.trusted_pem
         files[f"{names.LINK_PREFIX}{node.hostname}.crt"] = store.cert_pems[node.hostname]
-        files[f"{names.LINK_PREFIX}{names.CRL}"] = store.crl_pem
+        files[f"{names.LINK_PREFIX}{names.CRL}"] = store.crls_pem
     for i, hub in plan.links(node):
         folder = names.LINK_PREFIX if node.is_hub else names.OPENVPN_PREFIX
         instance = names.link_instance(mesh.name, hub.hostname, i == 0)
