@@ -145,3 +145,14 @@ def test_an_interrupted_introduction_is_caught(
     result = invoke("render", "--repo", repo)
     assert result.exit_code == 1
     assert "mesh/pki/rotation/ca.crt: missing while a CA rotation is under way" in result.stderr
+
+
+def test_a_rotation_left_half_done_warns_before_its_crl_runs_out(
+        build: Path, admin_key: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Nothing re-issues the CRL of the CA that does not issue (the next step removes it)."""
+    repo = build.parent
+    _step(repo, monkeypatch, LATER[0])
+    monkeypatch.setenv("VPCMESH_NOW", "2027-11-10T00:00:00Z")  # its CRL: 365 days
+    result = invoke("validate", "--repo", repo)
+    assert "mesh/pki/rotation/crl.pem: warning: the CRL of the CA rotation expires on" \
+           " 2027-11-25; take the next step of the CA rotation" in result.stderr

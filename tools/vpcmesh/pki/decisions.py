@@ -10,7 +10,7 @@ from enum import Enum
 from cryptography import x509
 
 from vpcmesh.errors import Location, Problem, Severity
-from vpcmesh.model.layout import CA_CERT, CRL_FILE, issued_cert
+from vpcmesh.model.layout import CA_CERT, CRL_FILE, ROTATION_CRL, issued_cert
 from vpcmesh.pki import x509 as pki
 from vpcmesh.pki.store import Store
 from vpcmesh.planning.addresses import Plan
@@ -168,9 +168,16 @@ def expiry_problems(store: Store, now: dt.datetime, window: dt.timedelta,
     OpenVPN refuse every client, an expired CA every certificate."""
     out = []
     found = _expiry("the CA", Location(CA_CERT), store.ca.not_valid_after_utc, now, window,
-                    "create a new mesh CA with 'vpcmesh init' in a new repository and move"
-                    " the nodes over")
+                    "rotate it with 'vpcmesh pki rotate ca' (three steps, an hour apart:"
+                    " README, 'Rotating keys')")
     out.append(found)
+    rotation = store.rotation
+    if rotation is not None and rotation.other_crl.next_update_utc is not None:
+        # Nothing re-issues it: the step after this one removes it.
+        out.append(_expiry("the CRL of the CA rotation", Location(ROTATION_CRL),
+                           rotation.other_crl.next_update_utc, now, window,
+                           "take the next step of the CA rotation ('vpcmesh pki rotate ca')"
+                           " before then"))
     crl: x509.CertificateRevocationList | None = store.crl
     if crl is not None and crl.next_update_utc is not None:
         out.append(_expiry("the CRL", Location(CRL_FILE), crl.next_update_utc, now, window,
