@@ -14,6 +14,7 @@ from cryptography import x509
 from conftest import KEYS, invoke
 
 HOST = "tencent-hz-1"
+HUB = "aliyun-hz-1"
 LATER = ("2026-11-25T16:00:00Z", "2026-11-25T18:00:00Z", "2026-11-25T20:00:00Z")
 
 
@@ -55,6 +56,8 @@ def test_three_steps_each_restarting_a_node_at_most_once(
         x509.load_pem_x509_certificate(old_ca).subject  # one name: a key rollover
     code, err, restarts = _pull(build, node)
     assert (code, restarts) == (0, 1), err  # installed, read at the next start
+    # A hub's server: the old CA alone (OpenVPN's server refuses two CAs of one name).
+    assert _pems(build / HUB / "openvpn/ca.crt") == [old_ca]
 
     too_soon = invoke("pki", "rotate", "ca", "--repo", repo)
     assert too_soon.exit_code == 1
@@ -68,6 +71,7 @@ def test_three_steps_each_restarting_a_node_at_most_once(
     assert x509.load_pem_x509_certificate(cross).public_key() == \
         x509.load_pem_x509_certificate(new_ca).public_key()
     assert (_pull(build, node)[0], _pull(build, node)[2]) == (0, 2)  # restarted once
+    assert _pems(build / HUB / "openvpn/ca.crt") == [old_ca]
     revoke = invoke("pki", "revoke", "ucloud-hz-1", "--repo", repo)
     assert revoke.exit_code == 1 and "first retire the old CA" in revoke.stderr
 
@@ -75,6 +79,7 @@ def test_three_steps_each_restarting_a_node_at_most_once(
     assert "retired the old CA" in said
     assert not (repo / "mesh/pki/rotation").exists()
     assert _pems(files / "ca.crt") == [new_ca] and len(_pems(files / "crl.pem", "X509 CRL")) == 1
+    assert _pems(build / HUB / "openvpn/ca.crt") == [new_ca]
     assert _pems(files / f"{HOST}.crt") == [leaf, cross]  # until its next renewal
     code, err, restarts = _pull(build, node)
     assert (code, restarts) == (0, 2), err
@@ -82,17 +87,37 @@ def test_three_steps_each_restarting_a_node_at_most_once(
     assert invoke("render", "--repo", repo).exit_code == 0
 
 
-def test_plan_says_which_steps_restart_nothing(
-        repo: Path, admin_key: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assert invoke("render", "--repo", repo).exit_code == 0
+def _commit(repo: Path) -> None:
     subprocess.run(["git", "-C", str(repo), "add", "-A"], check=True)
     subprocess.run(["git", "-C", str(repo), "-c", "user.email=a@b", "-c", "user.name=a",
-                    "commit", "-qm", "rendered"], check=True)
+                    "commit", "-qm", "a step"], check=True)
+
+
+def _impacts(repo: Path) -> dict[str, str]:
+    result = invoke("plan", "--repo", repo, "--base", "HEAD", "--json")
+    assert result.exit_code == 0, result.stderr
+    return {n["hostname"]: n["impact"] for n in json.loads(result.stdout)["nodes"]}
+
+
+def test_plan_says_what_each_step_restarts(
+        repo: Path, admin_key: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert invoke("render", "--repo", repo).exit_code == 0
+    _commit(repo)
     _step(repo, monkeypatch, LATER[0])
-    shown = invoke("plan", "--repo", repo, "--base", "main").stdout
-    assert "no restart (a new CRL, read at its next handshake; the CAs it trusts, read at" \
-           " its next start)" in shown
-    assert "restarts" not in shown
+    quiet = "no restart (a new CRL, read at its next handshake"
+    assert _impacts(repo) == {
+        HUB: f"{quiet})", **{h: f"{quiet}; the CAs it trusts, read at its next start)"
+                              for h in ("huawei-hz-1", HOST, "ucloud-hz-1")}}
+    _commit(repo)
+    _step(repo, monkeypatch, LATER[1])
+    assert _impacts(repo) == {HUB: "hub restarts: 3 spoke(s) reconnect", **{
+        h: "restarts its OpenVPN: only this node reconnects"
+        for h in ("huawei-hz-1", HOST, "ucloud-hz-1")}}
+    _commit(repo)
+    _step(repo, monkeypatch, LATER[2])
+    assert _impacts(repo) == {HUB: "hub restarts: 3 spoke(s) reconnect", **{
+        h: f"{quiet}; the CAs it trusts, read at its next start)"
+        for h in ("huawei-hz-1", HOST, "ucloud-hz-1")}}
 
 
 def _verify(trust: list[bytes], crls: list[bytes], chain: list[bytes], tmp: Path) -> bool:

@@ -19,11 +19,13 @@ def reread(rel: str) -> bool:
     return rel in (_CRL, f"{names.LINK_PREFIX}{names.CRL}", _TC2_REVOKED)
 
 
-def ca_list(rel: str) -> bool:
-    """The CAs a node trusts: OpenVPN reads them at start only, and a change alone waits for
-    the next one. Such a change is a CA rotation's first or last step (pki/carotation.py),
-    where the CRL, in force at once, is what decides meanwhile."""
-    return rel in (f"{names.OPENVPN_PREFIX}{names.CA}", f"{names.LINK_PREFIX}{names.CA}")
+def ca_list(rel: str, role: str) -> bool:
+    """The CAs a TLS client trusts (a spoke, or a hub's tunnels to other hubs): OpenVPN reads
+    them at start only, and a change alone waits for the next one. Such a change is a CA
+    rotation's first or last step (pki/carotation.py), where the CRL, in force at once,
+    decides meanwhile. A hub's server takes its new CA at the last step, by a restart."""
+    return rel == f"{names.LINK_PREFIX}{names.CA}" or (
+        role != "hub" and rel == f"{names.OPENVPN_PREFIX}{names.CA}")
 
 
 def openvpn_changed(changed: Iterable[str]) -> bool:
@@ -36,7 +38,7 @@ def needs_restart(role: str, changed: Iterable[str]) -> bool:
     that spoke connects: changes to those alone need no restart, nor does a new list of
     CAs alone. Any other change to OpenVPN's files does (on a spoke, only that spoke)."""
     ovpn = [rel for rel in changed if rel.startswith(names.OPENVPN_PREFIX)
-            and not reread(rel) and not ca_list(rel)]
+            and not reread(rel) and not ca_list(rel, role)]
     return any(role != "hub" or not rel.startswith(_CCD) for rel in ovpn)
 
 

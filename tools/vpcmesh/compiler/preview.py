@@ -59,15 +59,10 @@ class NodeChange:
     impact: str = ""  # what the change does to the running mesh, in words
     reconnects: list[str] = field(default_factory=list)  # spokes a hub asks to reconnect
     cuts_off: list[str] = field(default_factory=list)  # spokes a hub drops (removed, revoked)
-
-    @property
-    def crl_only(self) -> bool:
-        """Only the CRL changed (and the manifest with it): every node gets each new CRL,
-        and reads it at its next handshake, so this changes nothing the node runs."""
-        return self.change == "changed" and all(
-            effects.reread(rel) or effects.ca_list(rel) or rel in (names.MANIFEST,
-                                                                    names.SIGNATURE)
-            for rel in self.files)
+    # Only the CRL changed (and the manifest with it; on a spoke, maybe its list of CAs):
+    # every node gets each new CRL and reads it at its next handshake, so this changes
+    # nothing the node runs.
+    crl_only: bool = False
 
 
 @dataclass
@@ -81,7 +76,8 @@ class Report:
     acl: list[acl.AclChange] = field(default_factory=list)
 
     def as_json(self) -> dict[str, Any]:
-        return {"base": self.base, "nodes": [vars(n) for n in self.nodes],
+        return {"base": self.base, "nodes": [{k: v for k, v in vars(n).items()
+                                              if k != "crl_only"} for n in self.nodes],
                 "certificates": {"issue": self.issue, "revoke": self.revoke},
                 "dns": [{"op": o, "name": n, "value": v} for o, n, v in self.dns],
                 "cloud": [{"node": c.node, "add": list(c.added), "remove": list(c.removed)}
@@ -131,9 +127,11 @@ def _node_change(host: str, change: str, files: dict[str, str], head: Preview,
         else:
             out.impact = f"no restart ({', '.join(shown)})" if shown else ""
         return out
+    out.crl_only = all(effects.reread(rel) or effects.ca_list(rel, role)
+                       or rel in (names.MANIFEST, names.SIGNATURE) for rel in files)
     if out.crl_only:
         out.impact = "no restart (a new CRL, read at its next handshake)"
-        if any(effects.ca_list(rel) for rel in files):
+        if any(effects.ca_list(rel, role) for rel in files):
             out.impact = ("no restart (a new CRL, read at its next handshake; the CAs it"
                           " trusts, read at its next start)")
         return out
@@ -151,7 +149,7 @@ def _node_change(host: str, change: str, files: dict[str, str], head: Preview,
             out.impact = (f"hub restarts: {spokes} spoke(s) reconnect" if role == "hub"
                           else "restarts its OpenVPN: only this node reconnects")
         return out
-    if role != "hub":
+    if role != "hub" or not any(effects.ccd_spoke(rel) for rel in files):
         out.impact = "no restart (a new CRL, read at its next handshake)"
         return out
     revoked = set(head.actions.revoke)

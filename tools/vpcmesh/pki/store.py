@@ -23,7 +23,7 @@ from vpcmesh.model.layout import (
 )
 from vpcmesh.model.snapshot import Kind, Snapshot
 from vpcmesh.pki import x509 as pki
-from vpcmesh.pki.carotation import CaRotation, read_rotation
+from vpcmesh.pki.carotation import INTRODUCED, CaRotation, read_rotation
 from vpcmesh.secrets import sopsfile
 from vpcmesh.secrets.sops import UNENCRYPTED_SUFFIX
 
@@ -63,6 +63,15 @@ class Store:
         """A node's ca.crt: the CA, and while it rotates, the other one too."""
         return self.rotation.both(self.ca_pem, self.rotation.other_pem) if self.rotation \
             else self.ca_pem
+
+    @property
+    def server_ca_pem(self) -> bytes:
+        """A hub's ca.crt for its server: the old CA alone until it is retired. OpenVPN's
+        server refuses a file of two CAs with one name (its list of CA names for clients);
+        it accepts the new CA's certificates through the cross certificate sent with them."""
+        if self.rotation is None:
+            return self.ca_pem
+        return self.ca_pem if self.rotation.step == INTRODUCED else self.rotation.other_pem
 
     @property
     def crls_pem(self) -> bytes:

@@ -75,7 +75,7 @@ def _openvpn_files(plan: Plan, node: Node, store: Store, dns_up: bytes | None) -
     mesh = plan.mesh
     common = {"mesh": mesh, "vpn": mesh.vpn, "node": node, "hub": plan.hub}
     files: FileMap = {
-        "openvpn/ca.crt": store.trusted_pem,
+        "openvpn/ca.crt": store.server_ca_pem if node.is_hub else store.trusted_pem,
         f"openvpn/{node.hostname}.crt": store.cert_pems[node.hostname],
     }
     # Every node checks its peers against the CRL: a hub its spokes, a spoke its hubs (a
