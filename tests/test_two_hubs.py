@@ -224,14 +224,15 @@ def test_a_change_that_restarts_both_hubs_goes_one_hub_at_a_time_without_loss(
     assert lost == (0, 0), f"{said}\n{h.log()}"
 
 
-def _background_pull(vm: Vm, h: TwoHubs) -> subprocess.Popen[str]:
+def _background_pull(vm: Vm, h: TwoHubs, trust: Path | None = None
+                     ) -> subprocess.Popen[str]:
     script, stop = vm.workdir / "restart.sh", vm.workdir / "stop.sh"
     script.write_text(RESTART.format(pid=vm.pidfile, log=vm.logfile))
     stop.write_text(STOP.format(pid=vm.pidfile, log=vm.logfile))
     return subprocess.Popen(
         ["ip", "netns", "exec", vm.netns, sys.executable, "-m", "vpcmesh", "pull", "--once",
          "--hostname", vm.name, "--source", str(h.remote), "--age-key",
-         str(KEYS / f"{vm.name}.agekey"), "--trust-key", str(h.repo / "mesh/signing.pub"),
+         str(KEYS / f"{vm.name}.agekey"), "--trust-key", str(trust or h.repo / "mesh/signing.pub"),
          "--root", str(vm.workdir), "--restart-cmd", f"sh {script}", "--stop-cmd",
          f"sh {stop}", "--pidfile", str(vm.pidfile), "--health-timeout", "30"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
