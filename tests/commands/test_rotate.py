@@ -135,3 +135,17 @@ def test_rotation_needs_the_admin_key(build: Path) -> None:
     result = invoke("pki", "rotate", "signing-key", "--repo", build.parent)
     assert result.exit_code == 1 and "Traceback" not in result.stderr
     assert result.stderr.startswith("secrets/mesh.sops.yaml")
+
+
+def test_a_vm_removed_after_a_rotation_follows_the_chain_to_its_notice(
+        build: Path, admin_key: Path, tmp_path: Path) -> None:
+    repo = build.parent
+    vm, trust = _vm(build, tmp_path, "vm")
+    assert invoke("pki", "rotate", "signing-key", "--repo", repo).exit_code == 0
+    for args in (("node", "remove", HOST), ("sign",)):
+        assert invoke(*args, "--repo", repo).exit_code == 0
+    assert sorted(p.name for p in (build / HOST).iterdir()) == [
+        "removed.json", "removed.json.sig", "signing-keys.json"]
+    code, err = _pull(build, vm, trust)
+    assert code == 0 and "trusting signing key(s)" in err, err
+    assert not (vm / "etc/openvpn/client/example.conf").exists()  # it left
