@@ -24,10 +24,9 @@ sys.path[:0] = [str(HERE), str(HERE.parent / "tests")]
 
 import live  # noqa: E402
 
-from test_two_hubs import TwoHubs, _recovery, _up, change_both_hubs  # noqa: E402
-
 from meshlab import Ping  # noqa: E402
 from netlab import wait_for  # noqa: E402
+from test_two_hubs import TwoHubs, _recovery, _up, change_both_hubs  # noqa: E402
 
 TRIALS = 5
 
