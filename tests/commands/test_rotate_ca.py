@@ -181,3 +181,23 @@ def test_a_rotation_left_half_done_warns_before_its_crl_runs_out(
     result = invoke("validate", "--repo", repo)
     assert "mesh/pki/rotation/crl.pem: warning: the CRL of the CA rotation expires on" \
            " 2027-11-25; take the next step of the CA rotation" in result.stderr
+
+
+def test_a_move_cut_short_is_finished_by_the_next_run(
+        build: Path, admin_key: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Killed after the files moved but before the certificates were issued: the next run
+    issues the ones still from the old CA (and only those), rather than retiring it."""
+    repo = build.parent
+    _step(repo, monkeypatch, LATER[0])
+    kept = {p: p.read_bytes() for p in (repo / "mesh/pki/issued").iterdir()}
+    _step(repo, monkeypatch, LATER[1])
+    moved = {p: p.read_bytes() for p in kept}
+    for path in list(kept)[:2]:  # two of them as before the move
+        path.write_bytes(kept[path])
+    said = _step(repo, monkeypatch, LATER[2])
+    assert "the new CA issued every node" in said
+    assert sorted(line for line in said.splitlines() if line.startswith("issued")) == sorted(
+        f"issued {p.stem} (renewal requested)" for p in list(kept)[:2])
+    assert all((repo / "mesh/pki/issued" / p.name).read_bytes() == moved[p]
+               for p in list(kept)[2:])
+    assert (repo / "mesh/pki/rotation/step.json").is_file()  # still moving

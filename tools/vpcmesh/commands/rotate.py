@@ -10,6 +10,7 @@ many rotations it slept through. The old private key is gone from the repository
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import replace
@@ -96,8 +97,10 @@ def rotate_ca(root: Path, no_wait: bool = False) -> int:
         renew: tuple[str, ...]
         if rotation is None:
             step, renew = _introduce(root, loaded, admin, payload_of), ()
-        elif rotation.step == INTRODUCED or store.foreign:  # or a move cut short
+        elif rotation.step == INTRODUCED:
             step, renew = _move(root, loaded, admin, payload_of), tuple(_all_nodes(root))
+        elif store.foreign:  # a move cut short: the certificates still from the old CA
+            step, renew = _move(root, loaded, admin, payload_of), tuple(sorted(store.foreign))
         else:
             step, renew = _retire(root), ()
         built = build(root, snapshot(root), Request(renew=renew, require_signing=True))
@@ -161,6 +164,7 @@ def _move(root: Path, loaded: Loaded, admin: AdminSecrets,
 def _retire(root: Path) -> str:
     for rel in (ROTATION_STEP, ROTATION_CROSS, ROTATION_CRL, ROTATION_CA):
         (root / rel).unlink()
-    (root / ROTATION_DIR).rmdir()
+    with contextlib.suppress(OSError):  # a file of the user's own there keeps the folder
+        (root / ROTATION_DIR).rmdir()
     return ("retired the old CA: its CRL leaves every node, so a certificate it issued is"
             " refused at once; nothing restarts")
