@@ -67,6 +67,15 @@ def test_status_shows_every_node_in_sync_then_a_spoke_behind_then_down(
         assert pull(tencent, mesh.remote, mesh.repo)[0] == 0
         assert wait_for(lambda: rows(mesh)[1]["tencent-hz-1"]["sync"] == "in sync", 30)
 
+        # A new CRL reaches every node and restarts none, so no spoke reconnects to report
+        # it: the hub still counts each in sync, and none is a problem, however long.
+        assert invoke("pki", "renew", "--repo", mesh.repo).exit_code == 0
+        git_bundles(mesh.repo / "build", mesh.remote)
+        for vm in [hub, *mesh.spokes]:
+            assert pull(vm, mesh.remote, mesh.repo)[0] == 0
+        code, found = rows(mesh, "--behind-after", "0")
+        assert code == 0 and {r["sync"] for r in found.values()} == {"in sync"}, found
+
         # Down: shown, not left out; a problem once down longer than allowed.
         tencent.stop_openvpn()
         assert wait_for(lambda: not rows(mesh)[1]["tencent-hz-1"]["connected"], 30)

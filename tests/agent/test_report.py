@@ -37,8 +37,28 @@ def test_a_link_a_huge_file_or_odd_values_are_no_record(tmp_path: Path) -> None:
 
 
 def _fleet(**configs: str) -> bytes:
-    return Fleet("m", "d", (), tuple(FleetNode(h, "spoke", "c", "r", "10.8.0.2", None, (),
-                                               config=c) for h, c in configs.items())).to_bytes()
+    """hostname=config, or hostname=config/settled."""
+    return Fleet("m", "d", (), tuple(FleetNode(
+        h, "spoke", "c", "r", "10.8.0.2", None, (), config=c.partition("/")[0],
+        settled=c.partition("/")[2] or None) for h, c in configs.items())).to_bytes()
+
+
+def test_a_change_that_restarts_nothing_keeps_the_older_report_good(tmp_path: Path) -> None:
+    """A new CRL: the spoke applies it without reconnecting, so its last report names the
+    config before; the hub takes that one for the new, and does not start a clock on it."""
+    t1, t2, t3 = (dt.datetime(2026, 1, d, tzinfo=dt.timezone.utc) for d in (1, 2, 3))
+    c1, c2, c3, s1, s2 = ("1" * 64, "2" * 64, "3" * 64, "a" * 64, "b" * 64)
+    report.track_fleet(tmp_path, None, _fleet(x=f"{c1}/{s1}"), t1)
+    report.track_fleet(tmp_path, _fleet(x=f"{c1}/{s1}"), _fleet(x=f"{c2}/{s1}"), t2)
+    assert report.read_since(tmp_path) == {"x": "2026-01-01T00:00:00Z"}
+    assert report.read_alike(tmp_path) == {"x": (c1,)}
+    # Then a change it restarts for: only a new report will do, from now.
+    report.track_fleet(tmp_path, _fleet(x=f"{c2}/{s1}"), _fleet(x=f"{c3}/{s2}"), t3)
+    assert report.read_since(tmp_path) == {"x": "2026-01-03T00:00:00Z"}
+    assert report.read_alike(tmp_path) == {"x": ()}
+    # A fleet.json from before `settled` changes nothing of this.
+    report.track_fleet(tmp_path, _fleet(x=c3), _fleet(x=c1), t3)
+    assert report.read_alike(tmp_path) == {"x": ()}
 
 
 def test_the_hub_notes_when_each_nodes_published_config_changed(tmp_path: Path) -> None:

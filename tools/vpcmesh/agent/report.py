@@ -7,7 +7,9 @@ client-connect script (rendering/templates/peer.sh.j2) files them under PEERS_DI
 new pull result at the next connection, and a new config always comes with a restart.
 
 On a hub the agent also notes when each node's published config changed (fleet-since.json),
-so that `status` can say for how long a spoke has been behind."""
+so that `status` can say for how long a spoke has been behind, and which earlier digests
+still stand for what a spoke runs (fleet-alike.json): those of publications that differ only
+in files it applies without a restart (bundle/fleet.py, `settled`)."""
 
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ from vpcmesh.errors import VpcmeshError
 from vpcmesh.fsio import replace_file
 
 SINCE = "fleet-since.json"
+ALIKE = "fleet-alike.json"
+MAX_ALIKE = 16  # earlier digests kept per node: a CRL a day for two weeks without a restart
 MAX_RECORD = 4096
 _TOKEN = re.compile(r"^[A-Za-z0-9_.:-]{0,64}$")
 
@@ -115,24 +119,46 @@ def read_since(root: Path) -> dict[str, str]:
     return {str(k): str(v) for k, v in data.items() if isinstance(v, str)}
 
 
+def read_alike(root: Path) -> dict[str, tuple[str, ...]]:
+    try:
+        data = json.loads((root / STATE_DIR / ALIKE).read_text())
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {str(k): tuple(str(d) for d in v) for k, v in data.items() if isinstance(v, list)}
+
+
 def track_fleet(root: Path, before: bytes | None, after: bytes, now: dt.datetime) -> None:
     """On a hub, after installing a fleet.json: each node whose published config changed
-    (or that is new) is expected to catch up from now; the others keep their time."""
-    old = _configs(before)
-    new = _configs(after)
-    since = read_since(root)
+    (or that is new) is expected to catch up from now; the others keep their time. A node
+    whose change it applies without a restart (the same `settled` digest) keeps its time
+    too, and its last digest joins those that stand for the new one."""
+    old, new = _nodes(before), _nodes(after)
+    since, alike = read_since(root), read_alike(root)
     stamp = format_time(now)
-    kept = {host: (since.get(host, stamp) if old.get(host) == digest else stamp)
-            for host, digest in new.items()}
-    data = (json.dumps(kept, indent=1, sort_keys=True) + "\n").encode()
-    replace_file(_since_path(root), data, mode=0o644, durable=True)
+    kept: dict[str, str] = {}
+    same: dict[str, list[str]] = {}
+    for host, node in new.items():
+        prior = old.get(host)
+        if prior is not None and prior.config == node.config:
+            kept[host], same[host] = since.get(host, stamp), list(alike.get(host, ()))
+        elif prior is not None and prior.config and prior.settled \
+                and prior.settled == node.settled:
+            kept[host] = since.get(host, stamp)
+            same[host] = [*alike.get(host, ()), prior.config][-MAX_ALIKE:]
+        else:
+            kept[host], same[host] = stamp, []
+    for name, value in ((SINCE, kept), (ALIKE, same)):
+        data = (json.dumps(value, indent=1, sort_keys=True) + "\n").encode()
+        replace_file(root / STATE_DIR / name, data, mode=0o644, durable=True)
 
 
-def _configs(data: bytes | None) -> dict[str, str | None]:
+def _nodes(data: bytes | None) -> dict[str, fleet.FleetNode]:
     if data is None:
         return {}
     try:
         parsed = fleet.parse(data, names.FLEET)
     except VpcmeshError:
         return {}
-    return {n.hostname: n.config for n in parsed.nodes}
+    return {n.hostname: n for n in parsed.nodes}

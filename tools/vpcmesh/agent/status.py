@@ -52,12 +52,15 @@ def _clients(conf_dir: Path, mesh: str) -> dict[str, Client] | None:
 
 
 def _spoke(node: fleet.FleetNode, client: Client | None, record: report.PeerRecord | None,
-           since: dict[str, str]) -> NodeRow:
+           since: dict[str, str], alike: tuple[str, ...]) -> NodeRow:
     base = NodeRow(node.hostname, node.role, node.cloud, client is not None, None,
                    node.vpn_address, "", 0, 0, None, node.config, since.get(node.hostname),
                    None, None, node.cert_expires)
     if record is not None:
-        base = replace(base, reported=record.config or None, version=record.version or None,
+        # A report from before a change it applied without a restart (a new CRL): it runs
+        # what was published, as far as the hub can know (its own pulls say the rest).
+        reported = node.config if record.config in alike else record.config
+        base = replace(base, reported=reported or None, version=record.version or None,
                        pull=record.pull or None)
     if client is not None:
         return replace(base, since=_utc(client.connected_since),
@@ -87,7 +90,7 @@ def gather(root: Path, now: dt.datetime) -> FleetStatus:
                                           " vpcmesh") from None
     conf_dir = state_conf_dir(root, state)
     clients = _clients(conf_dir, state.mesh)
-    since = report.read_since(root)
+    since, alike = report.read_since(root), report.read_alike(root)
     rows = []
     for node in published.nodes:
         if node.hostname == state.hostname:
@@ -98,7 +101,8 @@ def gather(root: Path, now: dt.datetime) -> FleetStatus:
                                 node.cert_expires))
         else:
             rows.append(_spoke(node, (clients or {}).get(node.hostname),
-                               report.read_peer(conf_dir, node.hostname), since))
+                               report.read_peer(conf_dir, node.hostname), since,
+                               alike.get(node.hostname, ())))
     expiries = (Expiry("CRL", _crl_next_update(conf_dir)),
                 Expiry(f"manifest of {state.hostname}", state.expires or None))
     return FleetStatus(state.mesh, state.hostname, format_time(now), tuple(rows), expiries,

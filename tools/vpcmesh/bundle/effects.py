@@ -28,6 +28,12 @@ def ca_list(rel: str, role: str) -> bool:
         role != "hub" and rel == f"{names.OPENVPN_PREFIX}{names.CA}")
 
 
+def applies_in_place(rel: str, role: str) -> bool:
+    """A file whose change alone restarts nothing on a node of this role: the CRL, a hub's
+    ccd files, a client's list of CAs."""
+    return reread(rel) or ca_list(rel, role) or (role == "hub" and rel.startswith(_CCD))
+
+
 def openvpn_changed(changed: Iterable[str]) -> bool:
     """`changed`: bundle-relative paths that are added, changed or removed."""
     return any(rel.startswith(names.OPENVPN_PREFIX) for rel in changed)

@@ -9,7 +9,12 @@ new node) would change every bundle, where today it changes only the nodes it in
 The config digest covers a bundle's public OpenVPN files (config, CA, certificate, CRL; a
 hub's ccd files): what the node runs, not the manifest's version, so re-signing is not
 drift. The SOPS file is left out: its bytes change when recipients change, its contents
-(the private key) only together with the certificate."""
+(the private key) only together with the certificate.
+
+A spoke reports its digest when it connects, so a change it applies without a restart (a
+new CRL, a CA list) leaves the hub with the report from before. The `settled` digest leaves
+those files out: while it stays the same, the hub takes the spoke's older report for the
+new publication (agent/report.py) instead of calling the spoke behind until it reconnects."""
 
 from __future__ import annotations
 
@@ -20,7 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from vpcmesh.bundle import names
+from vpcmesh.bundle import effects, names
 from vpcmesh.bundle.manifest import FileEntry, canonical, parse_time
 from vpcmesh.errors import VpcmeshError
 
@@ -28,10 +33,12 @@ FORMAT = 1
 _DIGEST = re.compile(r"^[0-9a-f]{64}$")
 
 
-def config_digest(files: Mapping[str, FileEntry]) -> str:
-    """Of a bundle's OpenVPN files as the manifest lists them (path and SHA-256)."""
+def config_digest(files: Mapping[str, FileEntry], settled_for: str | None = None) -> str:
+    """Of a bundle's OpenVPN files as the manifest lists them (path and SHA-256); with
+    `settled_for` (a role), only of those whose change restarts the node."""
     lines = "".join(f"{rel} {entry.sha256}\n" for rel, entry in sorted(files.items())
-                    if rel.startswith((names.OPENVPN_PREFIX, names.LINK_PREFIX)))
+                    if rel.startswith((names.OPENVPN_PREFIX, names.LINK_PREFIX)) and not (
+                        settled_for and effects.applies_in_place(rel, settled_for)))
     return hashlib.sha256(lines.encode()).hexdigest()
 
 
@@ -52,6 +59,7 @@ class FleetNode:
     subnets: tuple[str, ...]
     services: tuple[FleetService, ...] = ()
     config: str | None = None  # the published config digest
+    settled: str | None = None  # the same, but for files a change of which restarts nothing
     cert_expires: str | None = None  # None before it is issued
 
 
@@ -74,7 +82,8 @@ class Fleet:
                            "region": n.region, "vpn_address": n.vpn_address,
                            "public_address": n.public_address, "subnets": list(n.subnets),
                            "services": [{"name": s.name, "port": s.port} for s in n.services],
-                           "config": n.config, "cert_expires": n.cert_expires}
+                           "config": n.config, "cert_expires": n.cert_expires,
+                           **({"settled": n.settled} if n.settled else {})}
                           for n in self.nodes]}
 
     def to_bytes(self) -> bytes:
@@ -113,15 +122,15 @@ def _node(raw: Any, where: str) -> FleetNode:
             isinstance(s, dict) and isinstance(s.get("name"), str)
             and isinstance(s.get("port"), int) for s in services):
         raise _fail(where, "field 'services' is not a list of {name, port}")
-    config = _text(raw, "config", where, optional=True)
-    if config is not None and not _DIGEST.fullmatch(config):
-        raise _fail(where, "field 'config' is not a SHA-256")
+    config, settled = (_text(raw, k, where, optional=True) for k in ("config", "settled"))
+    if any(d is not None and not _DIGEST.fullmatch(d) for d in (config, settled)):
+        raise _fail(where, "field 'config' or 'settled' is not a SHA-256")
     return FleetNode(_text(raw, "hostname", where), _text(raw, "role", where),
                      _text(raw, "cloud", where), _text(raw, "region", where),
                      _text(raw, "vpn_address", where),
                      _text(raw, "public_address", where, optional=True), tuple(subnets),
                      tuple(FleetService(s["name"], s["port"]) for s in services),
-                     config, _time(raw, "cert_expires", where))
+                     config, settled, _time(raw, "cert_expires", where))
 
 
 def parse(data: bytes, where: str) -> Fleet:

@@ -35,9 +35,9 @@ def published(plan: Plan, store: Store, openvpn: Mapping[str, Mapping[str, bytes
     nodes = []
     for n in plan.nodes:
         cert = store.certs.get(n.hostname)
-        digest = config_digest({rel: FileEntry.of(data)
-                                for rel, data in openvpn[n.hostname].items()})
-        nodes.append(replace(_node(plan, n), config=digest, cert_expires=_time(
+        entries = {rel: FileEntry.of(data) for rel, data in openvpn[n.hostname].items()}
+        nodes.append(replace(_node(plan, n), config=config_digest(entries),
+                             settled=config_digest(entries, n.role.value), cert_expires=_time(
             cert.not_valid_after_utc if cert is not None else None)))
     crl = store.crl.next_update_utc if store.crl is not None else None
     base = topology(plan)
