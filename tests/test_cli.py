@@ -12,6 +12,7 @@ from conftest import EXAMPLE, invoke
 
 REPO_COMMANDS = [["validate"], ["render"], ["sign"], ["schema"], ["init"], ["plan"],
                  ["publish"], ["guard"], ["pki", "status"], ["pki", "revoke"], ["pki", "renew"],
+                 ["pki", "rotate"],
                  ["node", "add"], ["node", "remove"], ["graph"], ["import"], ["cloud"]]
 NODE_COMMANDS = [["pull"], ["agent", "install"], ["agent", "key"], ["agent", "uninstall"],
                  ["status"], ["doctor"]]  # they run on a VM, not in the repository
