@@ -23,6 +23,9 @@ from netlab import Vm, wait_for
 from test_two_hubs import TwoHubs, _all_pairs, _background_pull, _reaches, _up
 
 pytestmark = pytest.mark.usefixtures("debian_tun", "admin_key")
+# A hub that restarts sends its spokes to the other hub first, but a packet already on its
+# way into it as it stops is lost: at 10 pings a second, at most one each way.
+IN_FLIGHT = 1
 
 
 def _trust(vm: Vm) -> Path:
@@ -98,7 +101,7 @@ def test_the_signing_key_and_the_ca_rotate_on_a_running_mesh(
         assert all(moved[name] != started[name] for name in moved)  # each once
         # A spoke's own traffic pauses while its two tunnels restart (a renewal does the
         # same); the hubs restart one at a time, their spokes on the other meanwhile.
-        assert max(spokes) < 40 and hubs == (0, 0), (spokes, hubs, h.log())
+        assert max(spokes) < 40 and max(hubs) <= IN_FLIGHT, (spokes, hubs, h.log())
         print(f"move: {spokes} pings lost while the spokes restarted, {hubs} while the hubs"
               " did")
 
@@ -109,7 +112,9 @@ def test_the_signing_key_and_the_ca_rotate_on_a_running_mesh(
         assert all("restarted OpenVPN" in s for s in said[2:]), said
         retired = _pids(h)
         assert (retired[h.a.name], retired[h.b.name]) == (moved[h.a.name], moved[h.b.name])
-        assert (spokes, hubs) == ((0, 0), (0, 0)), h.log()
+        assert spokes == (0, 0) and max(hubs) <= IN_FLIGHT, (spokes, hubs, h.log())
+        print(f"retire: {spokes} pings lost while the spokes pulled, {hubs} while the hubs"
+              " restarted")
         assert _all_pairs(h) == [], h.log()
 
         # A certificate of the old CA gets in nowhere: the spoke's old files, restarted.
