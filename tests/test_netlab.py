@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -20,3 +21,32 @@ def test_failure_inside_the_lab_leaves_nothing_behind(tmp_path: Path) -> None:
     assert sleeper.wait(timeout=5) != 0
     listed = run("ip", "netns", "list").stdout
     assert [n for n in names if n in listed] == []
+
+
+# What iputils' ping prints when SIGINT stops it with its last request still unanswered.
+FAKE_PING = """\
+import signal, sys, time
+print("64 bytes from 10.8.0.3: icmp_seq=1 ttl=63 time=1.2 ms")
+{more}
+print("--- 10.8.0.3 ping statistics ---", flush=True)
+signal.signal(signal.SIGINT, lambda *_: (print({summary!r}), sys.exit(0)))
+open({ready!r}, "w").close()
+time.sleep(30)
+"""
+
+
+@pytest.mark.parametrize(("more", "summary", "expected"), [
+    ("", "2 packets transmitted, 1 received, 50% packet loss", (1, 0)),  # #2 on its way
+    ('print("64 bytes from 10.8.0.3: icmp_seq=3 ttl=63 time=1.2 ms")',
+     "3 packets transmitted, 2 received, 33% packet loss", (3, 1)),  # #2 lost
+])
+def test_ping_counts_no_request_still_on_its_way_as_lost(
+        more: str, summary: str, expected: tuple[int, int], tmp_path: Path) -> None:
+    from meshlab import Ping
+    from netlab import wait_for
+
+    ready = tmp_path / "ready"
+    ping = Ping(None, "", (sys.executable, "-c", FAKE_PING.format(more=more, summary=summary,
+                                                                  ready=str(ready))))
+    assert wait_for(ready.exists, 10)
+    assert ping.stop() == expected
