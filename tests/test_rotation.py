@@ -1,5 +1,6 @@
 """Rotations on a running mesh of real OpenVPN: two hubs, tls-crypt-v2 (as `vpcmesh init`
-makes meshes). The bundle-signing key, then the CA's three steps, each published and
+makes meshes). The bundle-signing key, then the CA's three steps (and in a second mesh, the
+tls-crypt-v2 server keys' three steps), each published and
 pulled the worst way round: the spokes first, while the hubs still run the old CA's
 certificates and trust only it; then both hubs at the same moment, as their timers might.
 Two spokes ping each other both ways throughout.
@@ -9,9 +10,11 @@ Each VM verifies bundles with its own copy of signing.pub (what `agent install` 
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -60,18 +63,36 @@ def _spokes_then_hubs(h: TwoHubs, step: str) -> tuple[list[str], tuple[int, int]
     return said, spokes, (forth.stop()[1], back.stop()[1])
 
 
-def _pids(h: TwoHubs) -> dict[str, int]:
-    return {vm.name: pid(vm) for vm in (h.first, h.second, h.a, h.b)}
+def _restart_with(vm: Vm, conf: Path, files: dict[str, bytes]) -> None:
+    """A spoke's tunnel to the first hub, restarted with some of its files from before."""
+    vm.exec("sh", str(vm.workdir / "stop.sh"), check=False)
+    for name, data in files.items():
+        (conf / name).write_bytes(data)
+    vm.exec("sh", "-c", f"cd {conf} && openvpn --config example.conf --daemon vpcmt"
+            f" --writepid {vm.pidfile} --log-append {vm.logfile}")
 
 
-def test_the_signing_key_and_the_ca_rotate_on_a_running_mesh(
-        lab_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+@contextlib.contextmanager
+def _rotating_mesh(lab_root: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[TwoHubs]:
+    """Two hubs and two spokes with tls-crypt-v2, each VM with its own copy of signing.pub."""
     up = _up(lab_root, monkeypatch, vpn_extra="  tls_crypt_v2: true\n")
     h = next(up)
     try:
         assert _reaches(h.a, h.b.private) and _reaches(h.b, h.a.private), h.log()
         for vm in (h.first, h.second, h.a, h.b):
             shutil.copyfile(h.repo / "mesh/signing.pub", _trust(vm))
+        yield h
+    finally:
+        up.close()
+
+
+def _pids(h: TwoHubs) -> dict[str, int]:
+    return {vm.name: pid(vm) for vm in (h.first, h.second, h.a, h.b)}
+
+
+def test_the_signing_key_and_the_ca_rotate_on_a_running_mesh(
+        lab_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with _rotating_mesh(lab_root, monkeypatch) as h:
         started = _pids(h)
 
         # 1. The signing key: every VM follows the chain; nothing restarts, nothing is lost.
@@ -118,15 +139,51 @@ def test_the_signing_key_and_the_ca_rotate_on_a_running_mesh(
         assert _all_pairs(h) == [], h.log()
 
         # A certificate of the old CA gets in nowhere: the spoke's old files, restarted.
-        h.b.exec("sh", str(h.b.workdir / "stop.sh"), check=False)
-        for name, data in old_files.items():
-            (conf / name).write_bytes(data)
-        h.b.exec("sh", "-c", f"cd {conf} && openvpn --config example.conf --daemon vpcmt"
-                 f" --writepid {h.b.pidfile} --log-append {h.b.logfile}")
+        _restart_with(h.b, conf, old_files)
         # (The hub, restarted on the new CA alone, finds no issuer for it; a node that has not
         # restarted since would find no CRL for it: tests/commands/test_rotate_ca.py.)
         refused = re.compile(r"VERIFY ERROR: depth=0, error=unable to get local issuer"
                              r" certificate: CN=ucloud-hz-1")
         assert wait_for(lambda: refused.search(h.first.log()) is not None, 30), h.log()
-    finally:
-        up.close()
+
+
+def test_the_tls_crypt_v2_server_keys_rotate_on_a_running_mesh(
+        lab_root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with _rotating_mesh(lab_root, monkeypatch) as h:
+        conf = h.b.workdir / "etc/openvpn/client"
+        first_keys = {p.name: p.read_bytes() for p in conf.glob("tc2-*.key")}
+
+        # 1. Introduce: every client (the spokes, and each hub as the other's client) gets a
+        # key for the next server keys and restarts once; the hubs' servers keep theirs.
+        _publish(h, "pki", "rotate", "tls-crypt-v2")
+        said, spokes, hubs = _spokes_then_hubs(h, "introduce")
+        assert all("restarted OpenVPN" in s for s in said), said
+        assert max(spokes) < 40 and max(hubs) <= IN_FLIGHT, (spokes, hubs, h.log())
+        print(f"introduce: {spokes} pings lost while the spokes restarted, {hubs} while the"
+              " hubs did")
+
+        # 2. Switch: the hubs take their next server keys, and first tell their clients to
+        # take their next block: no spoke waits out server-poll-timeout.
+        _publish(h, "pki", "rotate", "tls-crypt-v2", "--no-wait")
+        said, spokes, hubs = _spokes_then_hubs(h, "switch")
+        assert all("restarted OpenVPN" not in s for s in said[:2]), said
+        assert all("restarted OpenVPN" in s for s in said[2:]), said
+        assert spokes == (0, 0) and max(hubs) <= IN_FLIGHT, (spokes, hubs, h.log())
+        for spoke in (h.a, h.b):
+            assert "Connection reset command was pushed by server ('[N]')" in spoke.log()
+            assert "Server poll timeout" not in spoke.log(), spoke.log()
+        print(f"switch: {hubs} pings lost while the hubs restarted")
+
+        # 3. Retire: every client keeps only its new key and restarts once.
+        _publish(h, "pki", "rotate", "tls-crypt-v2", "--no-wait")
+        said, spokes, hubs = _spokes_then_hubs(h, "retire")
+        assert all("restarted OpenVPN" in s for s in said), said
+        assert max(spokes) < 40 and max(hubs) <= IN_FLIGHT, (spokes, hubs, h.log())
+        print(f"retire: {spokes} pings lost while the spokes restarted, {hubs} while the hubs"
+              " did")
+        assert _all_pairs(h) == [], h.log()
+
+        # A key for the old server key gets in nowhere, before any TLS.
+        _restart_with(h.b, conf, first_keys)
+        assert wait_for(lambda: "can not extract tls-crypt-v2 client key from" in
+                        h.first.log(), 30), h.log()

@@ -124,6 +124,12 @@ class Management:
                 count += 1
         return count
 
+    def advance_all(self) -> int:
+        """Tell every client to reconnect through its next <connection> block (OpenVPN's
+        RESTART,[N]); how many were told."""
+        return sum(self._command(f"client-kill {c.client_id} RESTART,[N]").startswith("SUCCESS:")
+                   for c in self.clients() if c.client_id.isdigit())
+
     def drop(self, common_name: str) -> int:
         """Close every session of `common_name` now, without telling the client (OpenVPN's
         `kill`): for a spoke that is no longer welcome."""

@@ -218,6 +218,7 @@ def pull(source: Source, opts: PullOptions, now: dt.datetime) -> PullResult:
     restarted: list[Service] = []
     found = Health.UP
     if effect.restart:
+        service.advance(effect)
         service.restart()
         restarted.append(service)
         found = service.health()

@@ -48,6 +48,9 @@ class Impact:
     restart: bool = False
     reconnect: tuple[str, ...] = ()  # spokes to restart their session (their ccd changed)
     drop: tuple[str, ...] = ()  # spokes to cut off now: removed, or their certificate revoked
+    # A hub's new tls-crypt-v2 server key (pki/tc2rotation.py, the switch): before the
+    # restart, every client is told to move to its next <connection> block, the new key.
+    advance: bool = False
 
 
 _SERIAL = re.compile(r"^# certificate serial (\d+)$", re.M)
@@ -80,7 +83,8 @@ def impact(installer: Installer, target: Target, hub: bool,
         return Impact()
     rels = [names.OPENVPN_PREFIX + str(p.relative_to(target.conf_dir)) for p in inside]
     if effects.needs_restart("hub" if hub else "spoke", rels):
-        return Impact(True, restart=True)
+        return Impact(True, restart=True, advance=hub and target.conf_dir / names.TC2_SERVER_KEY
+                      in installer.replaced)
     ccd, crl = target.conf_dir / names.CCD_DIR, target.conf_dir / names.CRL
     revoked = _revoked_serials(installer.desired.get(crl, (b"", 0))[0])
     reconnect: list[str] = []
@@ -146,6 +150,19 @@ class Service:
                     log.info("cut off %s (%d session(s)): removed or revoked", name, count)
         except VpcmeshError as exc:
             log.warning("%s; the change applies when the spoke next connects", exc)
+
+    def advance(self, effect: Impact) -> None:
+        """Just before a restart for a new tls-crypt-v2 server key: each connected client
+        reconnects with its next key now, which the restarted hub takes, rather than with
+        the old one and then, 5 s later, the next. A failure is logged: they get there."""
+        if not effect.advance:
+            return
+        try:
+            with Management(self.conf_dir / f"{self.mesh}.mgmt") as management:
+                count = management.advance_all()
+            log.info("asked %d client(s) to reconnect with their next tls-crypt-v2 key", count)
+        except VpcmeshError as exc:
+            log.warning("%s; clients move to their next key after their 5 s timeout", exc)
 
     def _process_up(self) -> bool:
         if self.opts.pidfile is not None:

@@ -65,6 +65,11 @@ def tc2_client_key(hub: str) -> str:
     return f"tc2-{hub}.key"
 
 
+def tc2_next_client_key(hub: str) -> str:
+    """While the server keys rotate: its client key for `hub`'s next server key."""
+    return f"tc2-{hub}.next.key"
+
+
 def acl_table(mesh: str) -> str:
     """The nftables table (family inet) of the mesh's service ACLs."""
     return f"vpcmesh-{mesh}"

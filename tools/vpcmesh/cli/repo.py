@@ -196,18 +196,21 @@ def pki_renew_cmd(repo: Path, hostname: str | None) -> None:
 
 @pki_group.command("rotate")
 @repo_option
-@click.argument("what", type=click.Choice(["signing-key", "ca"]))
-@click.option("--no-wait", is_flag=True,
-              help="ca: take the next step although the last one is under an hour old.")
+@click.argument("what", type=click.Choice(["signing-key", "ca", "tls-crypt-v2"]))
+@click.option("--no-wait", is_flag=True, help="ca, tls-crypt-v2: take the next step although"
+                                              " the last one is under an hour old.")
 def pki_rotate_cmd(repo: Path, what: str, no_wait: bool) -> None:
     """Rotate a key without a flag day. signing-key: the old key signs the new one into
     mesh/signing-keys.json, which every agent follows at its next pull. ca: one step each
-    run (introduce a new CA, move every node to it, retire the old one), each published and
-    pulled before the next. Needs the admin key (SOPS_AGE_KEY_FILE)."""
+    run (introduce a new CA, move every node to it, retire the old one); tls-crypt-v2 (the
+    hubs' server keys): one step each run (introduce, switch, retire); each step published
+    and pulled before the next. Needs the admin key (SOPS_AGE_KEY_FILE)."""
     from vpcmesh.commands import rotate
 
     if what == "ca":
         _exit(error_handler.run(lambda: rotate.rotate_ca(repo, no_wait)))
+    if what == "tls-crypt-v2":
+        _exit(error_handler.run(lambda: rotate.rotate_tls_crypt_v2(repo, no_wait)))
     _exit(error_handler.run(lambda: rotate.rotate_signing_key(repo)))
 
 

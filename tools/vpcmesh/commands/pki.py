@@ -20,6 +20,7 @@ from vpcmesh.model.layout import (
     ROTATION_CA,
     ROTATION_STEP,
     SIGNING_PUB,
+    TC2_STATE,
     issued_cert,
 )
 from vpcmesh.pki import x509 as pki
@@ -69,6 +70,8 @@ def status(root: Path, as_json: bool) -> int:
         rows.append(row(node.hostname, kind, cert.not_valid_before_utc if cert else None,
                         cert.not_valid_after_utc if cert else None, issued_cert(node.hostname)))
     rows.append(_signing_row(store, now))
+    if loaded.plan.mesh.vpn.tls_crypt_v2:
+        rows.append(_tc2_row(store, now))
     if as_json:
         click.echo(json.dumps(rows, indent=2))
         return 0
@@ -89,6 +92,16 @@ def _signing_row(store: Store, now: dt.datetime) -> dict[str, Any]:
     return {"name": "signing-key", "kind": "ed25519", "issued": made and made.date().isoformat(),
             "age_days": made and (now - made).days, "expires": None, "days_left": None,
             "rotate_by": None, "status": "ok", "path": SIGNING_PUB}
+
+
+def _tc2_row(store: Store, now: dt.datetime) -> dict[str, Any]:
+    """The hubs' tls-crypt-v2 server keys never expire either: their generation, and the
+    age of the last rotation step (none for the mesh's first keys)."""
+    state, made = store.tc2, store.tc2.since
+    return {"name": f"tls-crypt-v2 (gen {state.server_generation})", "kind": "server",
+            "issued": made and made.date().isoformat(), "age_days": made and (now - made).days,
+            "expires": None, "days_left": None, "rotate_by": None,
+            "status": f"rotating: {state.step}" if state.step else "ok", "path": TC2_STATE}
 
 
 def _dash(value: object) -> str:

@@ -1,4 +1,4 @@
-"""`vpcmesh pki rotate signing-key|ca`: new keys with no flag day.
+"""`vpcmesh pki rotate signing-key|ca|tls-crypt-v2`: new keys with no flag day.
 
 The signing key:
 
@@ -38,7 +38,9 @@ from vpcmesh.model.layout import (
     ROTATION_STEP,
     SIGNING_CHAIN,
     SIGNING_PUB,
+    TC2_STATE,
 )
+from vpcmesh.pki import tc2rotation
 from vpcmesh.pki.carotation import INTRODUCED, MIN_WAIT, MOVING, step_bytes
 
 if TYPE_CHECKING:
@@ -168,3 +170,59 @@ def _retire(root: Path) -> str:
         (root / ROTATION_DIR).rmdir()
     return ("retired the old CA: its CRL leaves every node, so a certificate it issued is"
             " refused at once; nothing restarts")
+
+
+_TC2_STEPS = {
+    None: (tc2rotation.INTRODUCED, "introduced the hubs' next tls-crypt-v2 server keys: every"
+           " node gets a client key for them beside its own, in a second <connection> block"
+           " (each node restarts once; the hubs run on). Once every VM has pulled it, run"
+           " 'vpcmesh pki rotate tls-crypt-v2' again to switch the hubs"),
+    tc2rotation.INTRODUCED: (tc2rotation.SWITCHED, "the hubs switch to their next server key"
+                             " (each restarts once, and first tells its clients to reconnect"
+                             " with their next key). Once every VM has pulled it, run 'vpcmesh"
+                             " pki rotate tls-crypt-v2' again to retire the old keys"),
+    tc2rotation.SWITCHED: (None, "retired the old tls-crypt-v2 keys: every node keeps only its"
+                           " key for the new server keys (each node restarts once)"),
+}
+
+
+def rotate_tls_crypt_v2(root: Path, no_wait: bool = False) -> int:
+    """One step of the rotation of the hubs' tls-crypt-v2 server keys each time it runs
+    (pki/tc2rotation.py): introduce, switch, retire."""
+    from vpcmesh.pki.admin import read_admin_secrets
+
+    with writing(root):
+        loaded = load(snapshot(root))
+        state, now = loaded.store.tc2, loaded.now
+        if not loaded.plan.mesh.vpn.tls_crypt_v2:
+            raise VpcmeshError.at(str(root / "mesh/mesh.yaml"), "vpn.tls_crypt_v2 is off: this"
+                                  " mesh has no tls-crypt-v2 server keys to rotate (turn it"
+                                  " on first: README, 'Least privilege')")
+        if state.step is not None and state.since is not None and not no_wait \
+                and now - state.since < MIN_WAIT:
+            raise VpcmeshError.at(TC2_STATE, f"the tls-crypt-v2 rotation became '{state.step}'"
+                                  f" at {format_time(state.since)}, less than"
+                                  f" {MIN_WAIT.seconds // 3600} hour ago: every VM must have"
+                                  " pulled that step first (on a hub, `vpcmesh status`: every"
+                                  " node in sync); run this again later, or with --no-wait")
+        read_admin_secrets(loaded.snapshot, loaded.store)  # the key is here, before any change
+        step, said = _TC2_STEPS[state.step]
+        generation = state.generation + (state.step == tc2rotation.SWITCHED)
+        path = root / TC2_STATE
+        before = path.read_bytes() if path.is_file() else None
+        replace_file(path, tc2rotation.Tc2State(generation, step, now).to_bytes(), durable=True)
+        try:  # killed before it ends, the next render issues what this step needs
+            built = build(root, snapshot(root), Request(require_signing=True))
+        except VpcmeshError:
+            if before is None:
+                path.unlink()
+            else:
+                replace_file(path, before, durable=True)
+            raise
+    for warning in built.warnings:
+        click.echo(str(warning), err=True)
+    for host, why in built.actions.issue.items():
+        click.echo(f"issued {host} ({why})", err=True)
+    click.echo(f"tls-crypt-v2 rotation: {said}; commit mesh/, secrets/ and build/, then"
+               " publish.", err=True)
+    return 0

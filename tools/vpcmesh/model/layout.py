@@ -17,6 +17,9 @@ ROTATION_CA = "mesh/pki/rotation/ca.crt"
 ROTATION_CRL = "mesh/pki/rotation/crl.pem"
 ROTATION_CROSS = "mesh/pki/rotation/cross.crt"
 ROTATION_STEP = "mesh/pki/rotation/step.json"
+# The generation of the hubs' tls-crypt-v2 server keys, and a rotation under way
+# (pki/tc2rotation.py); no file: generation 0, never rotated.
+TC2_STATE = "mesh/pki/tls-crypt-v2.json"
 SIGNING_PUB = "mesh/signing.pub"  # the key set agents trust (one key, but while rotating)
 # Each rotation of the bundle-signing key, signed by the key before (bundle/keychain.py).
 SIGNING_CHAIN = "mesh/signing-keys.json"

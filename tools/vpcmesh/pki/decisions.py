@@ -13,6 +13,7 @@ from vpcmesh.errors import Location, Problem, Severity
 from vpcmesh.model.layout import CA_CERT, CRL_FILE, ROTATION_CRL, issued_cert
 from vpcmesh.pki import x509 as pki
 from vpcmesh.pki.store import Store
+from vpcmesh.pki.tc2rotation import Tc2State, client_token, server_token
 from vpcmesh.planning.addresses import Plan
 
 
@@ -22,7 +23,7 @@ class Reason(Enum):
     NEW_NODE = "new node"
     ROLE_CHANGED = "role changed to {}"
     HUB_LINKS = "a second hub: it now also connects to the other hubs as a client"
-    TLS_CRYPT_V2 = "its tls-crypt-v2 keys are missing, or for other hubs"
+    TLS_CRYPT_V2 = "its tls-crypt-v2 keys are missing, or for other hubs or server keys"
     ALGORITHM_CHANGED = "pki.algorithm changed to {}"
     KEY_MISSING = "its private key is missing from secrets/"
     EXPIRED = "expired on {}"
@@ -98,7 +99,8 @@ def _reissue_reason(plan: Plan, store: Store, host: str, is_hub: bool, now: dt.d
     secret = store.secrets.get(host)
     if secret is None or secret.cert_sha256 != pki.fingerprint(cert):
         return Decision(Reason.KEY_MISSING), False
-    if plan.mesh.vpn.tls_crypt_v2 and secret.tls_crypt_v2 != tls_crypt_v2_keys(plan, host):
+    if plan.mesh.vpn.tls_crypt_v2 and \
+            secret.tls_crypt_v2 != tls_crypt_v2_keys(plan, host, store.tc2):
         return Decision(Reason.TLS_CRYPT_V2), False
     expiry = str(cert.not_valid_after_utc.date())
     if cert.not_valid_after_utc <= now:
@@ -123,11 +125,14 @@ def _crl_reason(store: Store, now: dt.datetime, window: dt.timedelta, revoked: b
     return None, False
 
 
-def tls_crypt_v2_keys(plan: Plan, host: str) -> str:
+def tls_crypt_v2_keys(plan: Plan, host: str, tc2: Tc2State) -> str:
     """What a node's secrets hold of tls-crypt-v2: a hub's server key ("server"), then a
-    client key for each hub it connects to; what NodeSecret.tls_crypt_v2 reads back."""
+    client key for each hub it connects to (two while the server keys rotate), each with
+    its generation after the first; what NodeSecret.tls_crypt_v2 reads back."""
     node = next(n for n in plan.nodes if n.hostname == host)
-    return " ".join(["server"] * node.is_hub + [h.hostname for _, h in plan.links(node)])
+    server = [server_token(tc2.server_generation)] if node.is_hub else []
+    return " ".join(server + [client_token(h.hostname, g) for _, h in plan.links(node)
+                              for g in tc2.client_generations])
 
 
 def decide(plan: Plan, store: Store, now: dt.datetime, renew: Collection[str] = (),

@@ -27,6 +27,7 @@ from vpcmesh.pki.admin import AdminSecrets, payload_of
 from vpcmesh.pki.carotation import MOVING
 from vpcmesh.pki.decisions import PkiPlan, Reason, tls_crypt_v2_keys
 from vpcmesh.pki.store import CERT_SHA256, TLS_CRYPT_V2, Store
+from vpcmesh.pki.tc2rotation import Tc2State
 from vpcmesh.planning.addresses import Plan
 from vpcmesh.secrets import sops
 
@@ -51,26 +52,29 @@ class _TlsCryptV2:
     """The tls-crypt-v2 keys of the nodes this render issues: each hub's server key derived
     from the admins' secret (made now if the mesh has none yet), a client key per hub."""
 
-    def __init__(self, plan: Plan, admin: AdminSecrets) -> None:
-        self.plan, self.on = plan, plan.mesh.vpn.tls_crypt_v2
+    def __init__(self, plan: Plan, admin: AdminSecrets, state: Tc2State) -> None:
+        self.plan, self.on, self.state = plan, plan.mesh.vpn.tls_crypt_v2, state
         self.created = self.on and admin.tls_crypt_v2_key is None
         self.master = admin.tls_crypt_v2_key or tlscrypt.new_master()
-        self._servers: dict[str, str] = {}
+        self._servers: dict[tuple[str, int], str] = {}
 
-    def server(self, hub: str) -> str:
-        if hub not in self._servers:
-            self._servers[hub] = tlscrypt.server_key(self.master, hub)
-        return self._servers[hub]
+    def server(self, hub: str, generation: int) -> str:
+        if (hub, generation) not in self._servers:
+            self._servers[hub, generation] = tlscrypt.server_key(self.master, hub, generation)
+        return self._servers[hub, generation]
 
     def files(self, node: Node, serial: int) -> tuple[dict[str, str], str]:
         if not self.on:
             return {}, ""
-        out = {names.TC2_SERVER_KEY: self.server(node.hostname)} if node.is_hub else {}
+        out = {names.TC2_SERVER_KEY: self.server(node.hostname, self.state.server_generation)
+               } if node.is_hub else {}
         meta = tlscrypt.metadata(node.hostname, serial)
         for _, hub in self.plan.links(node):
-            out[names.tc2_client_key(hub.hostname)] = tlscrypt.new_client_key(
-                self.server(hub.hostname), meta)
-        return out, tls_crypt_v2_keys(self.plan, node.hostname)
+            for name, generation in zip((names.tc2_client_key, names.tc2_next_client_key),
+                                        self.state.client_generations):
+                out[name(hub.hostname)] = tlscrypt.new_client_key(
+                    self.server(hub.hostname, generation), meta)
+        return out, tls_crypt_v2_keys(self.plan, node.hostname, self.state)
 
 
 @dataclass(frozen=True)
@@ -95,7 +99,7 @@ def issue(snap: Snapshot, plan: Plan, store: Store, actions: PkiPlan, admin: Adm
     readable: dict[str, tuple[list[str], dict[str, str]]] = {}
     jobs: dict[str, Callable[[], bytes]] = {}
     sops_binary = sops.binary()  # once for the whole pool
-    v2 = _TlsCryptV2(plan, admin)
+    v2 = _TlsCryptV2(plan, admin, store.tc2)
     for host in actions.issue:
         node = nodes[host]
         # With two or more hubs, a hub is also a client of the others: both usages.

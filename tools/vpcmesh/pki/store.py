@@ -4,7 +4,7 @@ of the SOPS files. Reading it needs no private key."""
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from cryptography import x509
 
@@ -24,6 +24,7 @@ from vpcmesh.model.layout import (
 from vpcmesh.model.snapshot import Kind, Snapshot
 from vpcmesh.pki import x509 as pki
 from vpcmesh.pki.carotation import INTRODUCED, CaRotation, read_rotation
+from vpcmesh.pki.tc2rotation import Tc2State, read_tc2
 from vpcmesh.secrets import sopsfile
 from vpcmesh.secrets.sops import UNENCRYPTED_SUFFIX
 
@@ -57,6 +58,8 @@ class Store:
     crl_problem: Problem | None
     chain: keychain.Chain | None = None  # the signing key's rotations, once there was one
     rotation: CaRotation | None = None  # a CA rotation under way (pki/carotation.py)
+    # The hubs' tls-crypt-v2 server keys: generation, rotation (pki/tc2rotation.py).
+    tc2: Tc2State = field(default_factory=Tc2State)
 
     @property
     def trusted_pem(self) -> bytes:
@@ -202,7 +205,7 @@ def read_store(snap: Snapshot) -> Store:
     signing = snap.read(SIGNING_PUB) if snap.is_file(SIGNING_PUB) else b""
     chain = _read_chain(snap, signing)
     return Store(ca, ca_pem, crl, crl_pem, certs, pems, secrets, admin, signing, foreign,
-                 crl_problem, chain, read_rotation(snap, ca))
+                 crl_problem, chain, read_rotation(snap, ca), read_tc2(snap))
 
 
 def _read_chain(snap: Snapshot, signing: bytes) -> keychain.Chain | None:

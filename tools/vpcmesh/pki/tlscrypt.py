@@ -10,7 +10,8 @@ names the key (`vpcmesh <hostname> <certificate serial>`): the hub refuses, befo
 a key whose certificate the CRL lists.
 
 The hubs' server keys are derived (HKDF-SHA256) from one secret in the admins' secrets, by
-hub name: a hub holds only its own, and a new spoke's keys need no hub's file decrypted."""
+hub name and generation: a hub holds only its own, and a new spoke's keys need no hub's file
+decrypted."""
 
 from __future__ import annotations
 
@@ -51,10 +52,12 @@ def new_master() -> str:
     return os.urandom(32).hex()
 
 
-def server_key(master: str, hub: str) -> str:
-    raw = HKDF(hashes.SHA256(), SERVER_KEY_LEN, salt=None,
-               info=f"vpcmesh tls-crypt-v2 server key of {hub}".encode()).derive(
-                   bytes.fromhex(master))
+def server_key(master: str, hub: str, generation: int = 0) -> str:
+    """Generation 0 is the mesh's first; each rotation (pki/tc2rotation.py) takes the next."""
+    info = f"vpcmesh tls-crypt-v2 server key of {hub}" + (
+        f", generation {generation}" if generation else "")
+    raw = HKDF(hashes.SHA256(), SERVER_KEY_LEN, salt=None, info=info.encode()).derive(
+        bytes.fromhex(master))
     return pem(SERVER_PEM, raw)
 
 

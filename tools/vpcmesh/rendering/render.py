@@ -15,6 +15,7 @@ from vpcmesh.model.layout import DNS_DIR
 from vpcmesh.model.state import State
 from vpcmesh.model.types import Node
 from vpcmesh.pki.store import Store
+from vpcmesh.pki.tc2rotation import SWITCHED, Tc2State
 from vpcmesh.planning import dns
 from vpcmesh.planning.acl import node_acl
 from vpcmesh.planning.addresses import Plan
@@ -109,8 +110,21 @@ def _openvpn_files(plan: Plan, node: Node, store: Store, dns_up: bytes | None) -
         folder = names.LINK_PREFIX if node.is_hub else names.OPENVPN_PREFIX
         instance = names.link_instance(mesh.name, hub.hostname, i == 0)
         files[f"{folder}{instance}.conf"] = _render(
-            "client.conf.j2", link=_Link(i, hub, multi, node.is_hub), **{**common, "hub": hub})
+            "client.conf.j2", link=_Link(i, hub, multi, node.is_hub,
+                                         _tc2_keys(mesh.vpn.tls_crypt_v2, store.tc2, hub, node)),
+            **{**common, "hub": hub})
     return files
+
+
+def _tc2_keys(on: bool, tc2: Tc2State, hub: Node, node: Node) -> tuple[str, ...]:
+    """A client's tls-crypt-v2 keys for `hub`, in the order it tries them: the current one,
+    and while the server keys rotate the next one too (pki/tc2rotation.py). Once the hubs
+    switch, a hub's own tunnels (restarted then anyway) try the next key first."""
+    if not on:
+        return ()
+    keys = (names.tc2_client_key(hub.hostname),) + (
+        (names.tc2_next_client_key(hub.hostname),) if tc2.step else ())
+    return keys[::-1] if tc2.step == SWITCHED and node.is_hub else keys
 
 
 @dataclass(frozen=True)
@@ -121,6 +135,7 @@ class _Link:
     hub: Node
     multi: bool  # two or more hubs: named devices, route metrics, fast failover
     between_hubs: bool  # a hub's tunnel to another hub: it takes no pushed routes
+    tc2_keys: tuple[str, ...] = ()  # vpn.tls_crypt_v2: its keys, one <connection> each if two
 
     @property
     def device(self) -> str:
