@@ -65,11 +65,15 @@ def test_revoke_unknown_host(base_repo: Path) -> None:
         1, "mesh/pki/issued/nope.crt: no certificate to revoke for 'nope'\n")
 
 
-def test_renew_one_host(base_repo: Path, admin_key: Path) -> None:
+@pytest.mark.parametrize("rekey", [(), ("--rekey",)])
+def test_renew_one_host(base_repo: Path, admin_key: Path, rekey: tuple[str, ...]) -> None:
     old, crl_number = _serial(base_repo, "spoke-2"), _crl(base_repo).extensions
-    result = invoke("pki", "renew", "spoke-2", "--repo", base_repo)
+    cert = base_repo / "mesh/pki/issued/spoke-2.crt"
+    old_key = x509.load_pem_x509_certificate(cert.read_bytes()).public_key()
+    result = invoke("pki", "renew", "spoke-2", *rekey, "--repo", base_repo)
     assert result.exit_code == 0, result.stderr
     assert _serial(base_repo, "spoke-2") != old
+    assert x509.load_pem_x509_certificate(cert.read_bytes()).public_key() != old_key
     assert _crl(base_repo).get_revoked_certificate_by_serial_number(old) is None
     assert _crl(base_repo).extensions != crl_number
 

@@ -186,9 +186,11 @@ def pki_revoke_cmd(repo: Path, hostname: str) -> None:
 @pki_group.command("renew")
 @repo_option
 @click.argument("hostname", required=False, type=HOSTNAME)
-def pki_renew_cmd(repo: Path, hostname: str | None) -> None:
-    """Re-issue HOSTNAME's certificate, or without it everything due, and always the CRL.
-    Needs the admin key (SOPS_AGE_KEY_FILE)."""
+@click.option("--rekey", is_flag=True, help="Say so: every renewal makes the node a new"
+                                            " private key (and new tls-crypt-v2 keys).")
+def pki_renew_cmd(repo: Path, hostname: str | None, rekey: bool) -> None:
+    """Re-issue HOSTNAME's certificate with a new private key, or without it everything
+    due, and always the CRL. Needs the admin key (SOPS_AGE_KEY_FILE)."""
     from vpcmesh.commands import pki as pki_commands
 
     _exit(error_handler.run(lambda: pki_commands.renew(repo, hostname)))
