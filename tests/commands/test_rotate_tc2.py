@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from vpcmesh.pki import tlscrypt
+from vpcmesh.secrets import sops
 
 from conftest import KEYS, invoke
 from meshlab import compile_example
@@ -44,6 +45,10 @@ def _unwraps(server: Path, client: Path) -> bool:
     return True
 
 
+def _admin(repo: Path) -> dict[str, object]:
+    return sops.decrypt((repo / "secrets/mesh.sops.yaml").read_bytes(), "mesh.sops.yaml")
+
+
 def _blocks(config: str) -> list[str]:
     return [line for line in config.splitlines() if line.startswith("tls-crypt-v2 ")]
 
@@ -58,6 +63,7 @@ def test_three_steps_move_every_node_to_the_next_server_keys(
     conf, server = spoke / "etc/openvpn/client", hub / "etc/openvpn/server/tc2-server.key"
     config = repo / f"build/{SPOKE}/openvpn/example.conf"
     assert _blocks(config.read_text()) == [f"tls-crypt-v2 {KEY}"]
+    first_secret = _admin(repo)["tls_crypt_v2_key"]
 
     # 1. Introduce: every spoke gets a key for the next server key, in a second block.
     said = _step(repo, monkeypatch, LATER[0])
@@ -92,6 +98,10 @@ def test_three_steps_move_every_node_to_the_next_server_keys(
     assert "\n<connection>\n" not in config.read_text()
     assert _pull(repo, SPOKE, spoke)[1] == 3 and _pull(repo, HUB, hub)[1] == 2
     assert _unwraps(server, conf / KEY) and not (conf / NEXT).exists()
+    # The new keys derive from a new secret: whoever read the first one cannot make them.
+    assert "next_tls_crypt_v2_key" not in _admin(repo)
+    assert _admin(repo)["tls_crypt_v2_key"] != first_secret
+    assert server.read_text() != tlscrypt.server_key(first_secret, HUB, 1)
     assert json.loads((repo / "mesh/pki/tls-crypt-v2.json").read_text()) == {
         "generation": 1, "since": LATER[2]}
 
@@ -121,3 +131,19 @@ def test_a_state_file_that_is_not_one_is_named(tmp_path: Path, admin_key: Path) 
     assert (result.exit_code, result.stderr) == (
         1, "mesh/pki/tls-crypt-v2.json: not a vpcmesh tls-crypt-v2 rotation state (generation,"
            " step, since); restore it from git\n")
+
+
+def test_a_rotation_cut_short_is_named(tmp_path: Path, admin_key: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    # The state file says introduced, the secrets are from before (a bad merge, a revert of
+    # one file): no render issues keys for a secret that is not there.
+    repo = compile_example(tmp_path, vpn_extra="  tls_crypt_v2: true\n")
+    secrets = repo / "secrets/mesh.sops.yaml"
+    old = secrets.read_bytes()
+    _step(repo, monkeypatch, LATER[0])
+    secrets.write_bytes(old)
+    result = invoke("pki", "renew", "--repo", repo)
+    assert (result.exit_code, result.stderr) == (
+        1, "secrets/mesh.sops.yaml: its next_tls_crypt_v2_key does not go with"
+           " mesh/pki/tls-crypt-v2.json (an interrupted 'vpcmesh pki rotate tls-crypt-v2'?);"
+           " restore mesh/ and secrets/ from git\n")

@@ -188,8 +188,11 @@ _TC2_STEPS = {
 
 def rotate_tls_crypt_v2(root: Path, no_wait: bool = False) -> int:
     """One step of the rotation of the hubs' tls-crypt-v2 server keys each time it runs
-    (pki/tc2rotation.py): introduce, switch, retire."""
-    from vpcmesh.pki.admin import read_admin_secrets
+    (pki/tc2rotation.py): introduce (a new secret for the next keys), switch, retire (the new
+    secret replaces the old)."""
+    from vpcmesh.pki import tlscrypt
+    from vpcmesh.pki.admin import payload_of, read_admin_secrets
+    from vpcmesh.secrets import sops
 
     with writing(root):
         loaded = load(snapshot(root))
@@ -205,19 +208,33 @@ def rotate_tls_crypt_v2(root: Path, no_wait: bool = False) -> int:
                                   f" {MIN_WAIT.seconds // 3600} hour ago: every VM must have"
                                   " pulled that step first (on a hub, `vpcmesh status`: every"
                                   " node in sync); run this again later, or with --no-wait")
-        read_admin_secrets(loaded.snapshot, loaded.store)  # the key is here, before any change
+        admin = read_admin_secrets(loaded.snapshot, loaded.store)
         step, said = _TC2_STEPS[state.step]
+        secret = None
+        if state.step is None:
+            secret = replace(admin, next_tls_crypt_v2_key=tlscrypt.new_master())
+        elif state.step == tc2rotation.SWITCHED:
+            secret = replace(admin, tls_crypt_v2_key=admin.next_tls_crypt_v2_key,
+                             next_tls_crypt_v2_key=None)
         generation = state.generation + (state.step == tc2rotation.SWITCHED)
-        path = root / TC2_STATE
-        before = path.read_bytes() if path.is_file() else None
-        replace_file(path, tc2rotation.Tc2State(generation, step, now).to_bytes(), durable=True)
-        try:  # killed before it ends, the next render issues what this step needs
+        files = [root / ADMIN_SECRETS, root / TC2_STATE]
+        before = {p: p.read_bytes() if p.is_file() else None for p in files}
+        try:
+            # The secret first: cut short, it does not go with the state file, and the next
+            # run that needs it says so.
+            if secret is not None:
+                replace_file(files[0], sops.encrypt(payload_of(secret),
+                                                    list(loaded.plan.mesh.admins),
+                                                    ADMIN_SECRETS), durable=True)
+            replace_file(files[1], tc2rotation.Tc2State(generation, step, now).to_bytes(),
+                         durable=True)
             built = build(root, snapshot(root), Request(require_signing=True))
         except VpcmeshError:
-            if before is None:
-                path.unlink()
-            else:
-                replace_file(path, before, durable=True)
+            for path, data in before.items():
+                if data is None:
+                    path.unlink(missing_ok=True)
+                else:
+                    replace_file(path, data, durable=True)
             raise
     for warning in built.warnings:
         click.echo(str(warning), err=True)

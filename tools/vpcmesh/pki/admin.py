@@ -12,7 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from vpcmesh.bundle import keychain
 from vpcmesh.errors import VpcmeshError
-from vpcmesh.model.layout import ADMIN_SECRETS, CA_CERT, ROTATION_CA, SIGNING_PUB
+from vpcmesh.model.layout import ADMIN_SECRETS, CA_CERT, ROTATION_CA, SIGNING_PUB, TC2_STATE
 from vpcmesh.model.snapshot import Snapshot
 from vpcmesh.pki import x509 as pki
 from vpcmesh.pki.carotation import INTRODUCED
@@ -31,6 +31,8 @@ class AdminSecrets:
     tls_crypt_v2_key: str | None = None  # hex; meshes from before tls-crypt-v2 have none
     # While a CA rotation is introduced: the new CA's key, which issues from the move on.
     next_ca_key: pki.PrivateKey | None = None
+    # While the hubs' tls-crypt-v2 server keys rotate: the secret the next ones derive from.
+    next_tls_crypt_v2_key: str | None = None
 
 
 def signing_key(admin: AdminSecrets, store: Store | None = None) -> Ed25519PrivateKey:
@@ -51,18 +53,21 @@ def signing_key(admin: AdminSecrets, store: Store | None = None) -> Ed25519Priva
 
 def admin_payload(ca_key: pki.PrivateKey, tls_key: str, signing_key: str,
                   tls_crypt_v2_key: str | None = None,
-                  next_ca_key: pki.PrivateKey | None = None) -> dict[str, str]:
+                  next_ca_key: pki.PrivateKey | None = None,
+                  next_tls_crypt_v2_key: str | None = None) -> dict[str, str]:
     out = {"ca_key": pki.key_pem(ca_key), "tls_key": tls_key, "signing_key": signing_key}
     if tls_crypt_v2_key is not None:
         out["tls_crypt_v2_key"] = tls_crypt_v2_key
     if next_ca_key is not None:
         out["next_ca_key"] = pki.key_pem(next_ca_key)
+    if next_tls_crypt_v2_key is not None:
+        out["next_tls_crypt_v2_key"] = next_tls_crypt_v2_key
     return out
 
 
 def payload_of(admin: AdminSecrets) -> dict[str, str]:
     return admin_payload(admin.ca_key, admin.tls_key, admin.signing_key,
-                         admin.tls_crypt_v2_key, admin.next_ca_key)
+                         admin.tls_crypt_v2_key, admin.next_ca_key, admin.next_tls_crypt_v2_key)
 
 
 def admin_key_configured() -> bool:
@@ -78,9 +83,11 @@ def read_admin_secrets(snap: Snapshot, store: Store) -> AdminSecrets:
     secrets = sops.decrypt(data, ADMIN_SECRETS)
     try:
         v2, upcoming = secrets.get("tls_crypt_v2_key"), secrets.get("next_ca_key")
+        next_v2 = secrets.get("next_tls_crypt_v2_key")
         admin = AdminSecrets(pki.load_key(secrets["ca_key"]), str(secrets["tls_key"]),
                              str(secrets["signing_key"]), str(v2) if v2 is not None else None,
-                             pki.load_key(upcoming) if upcoming is not None else None)
+                             pki.load_key(upcoming) if upcoming is not None else None,
+                             str(next_v2) if next_v2 is not None else None)
     except (KeyError, ValueError, TypeError):
         raise VpcmeshError.at(ADMIN_SECRETS, "does not hold ca_key, tls_key and signing_key;"
                                              " restore it from git") from None
@@ -94,4 +101,9 @@ def read_admin_secrets(snap: Snapshot, store: Store) -> AdminSecrets:
         raise VpcmeshError.at(ADMIN_SECRETS, f"its next_ca_key does not go with {ROTATION_CA}"
                                              " (an interrupted 'vpcmesh pki rotate ca'?);"
                                              " restore mesh/ and secrets/ from git")
+    if (store.tc2.step is not None) != (admin.next_tls_crypt_v2_key is not None):
+        raise VpcmeshError.at(ADMIN_SECRETS, f"its next_tls_crypt_v2_key does not go with"
+                                             f" {TC2_STATE} (an interrupted 'vpcmesh pki"
+                                             " rotate tls-crypt-v2'?); restore mesh/ and"
+                                             " secrets/ from git")
     return admin

@@ -56,11 +56,15 @@ class _TlsCryptV2:
         self.plan, self.on, self.state = plan, plan.mesh.vpn.tls_crypt_v2, state
         self.created = self.on and admin.tls_crypt_v2_key is None
         self.master = admin.tls_crypt_v2_key or tlscrypt.new_master()
+        # While they rotate, the next generation derives from a new secret (read_admin_secrets
+        # checks it is there): whoever read the old one learns nothing of the new keys.
+        self.next_master = admin.next_tls_crypt_v2_key or ""
         self._servers: dict[tuple[str, int], str] = {}
 
     def server(self, hub: str, generation: int) -> str:
         if (hub, generation) not in self._servers:
-            self._servers[hub, generation] = tlscrypt.server_key(self.master, hub, generation)
+            master = self.master if generation == self.state.generation else self.next_master
+            self._servers[hub, generation] = tlscrypt.server_key(master, hub, generation)
         return self._servers[hub, generation]
 
     def files(self, node: Node, serial: int) -> tuple[dict[str, str], str]:

@@ -12,9 +12,11 @@ generations at once. So the nodes hold both first, and the hubs move in one rest
    they reconnect with the new key at once instead of after server-poll-timeout.
 3. retire: every node keeps only the new key (each restarts once).
 
-The server keys are derived from the admins' secret by hub name and generation
-(pki/tlscrypt.py): nothing secret changes in secrets/mesh.sops.yaml, and a hub's stolen
-key says nothing of its next one. This file holds the generation and the step."""
+The server keys are derived by hub name and generation (pki/tlscrypt.py) from the admins'
+secret, and the next generation from a new one (next_tls_crypt_v2_key in
+secrets/mesh.sops.yaml, from introduce until retire, when it replaces the old): neither a
+hub's stolen key nor a stolen admin secret says anything of the keys that come after the
+rotation. This file holds the generation and the step."""
 
 from __future__ import annotations
 

@@ -9,9 +9,9 @@ holds no list of client keys, and one node's key says nothing of another's. The 
 names the key (`vpcmesh <hostname> <certificate serial>`): the hub refuses, before any TLS,
 a key whose certificate the CRL lists.
 
-The hubs' server keys are derived (HKDF-SHA256) from one secret in the admins' secrets, by
-hub name and generation: a hub holds only its own, and a new spoke's keys need no hub's file
-decrypted."""
+The hubs' server keys are derived (HKDF-SHA256) from a secret in the admins' secrets, by
+hub name and generation (each rotation's from a new secret: pki/tc2rotation.py): a hub holds
+only its own, and a new spoke's keys need no hub's file decrypted."""
 
 from __future__ import annotations
 
