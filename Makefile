@@ -62,7 +62,7 @@ test: $(STAMP) system-deps lint ## Lint, then run every test (real openvpn, sops
 fresh-check: ## The README's two commands on a fresh Debian 12 minbase root (root; minutes)
 	scripts/fresh-check.sh
 
-test-pythons: $(STAMP) ## The tests again with Debian's /usr/bin/python3 and the newest python3.x
+test-pythons: $(STAMP) ## The tests but the lab ones again with /usr/bin/python3 and the newest python3.x
 	scripts/test-pythons.sh
 
 bench: $(STAMP) ## Benchmark 10, 100 and 1,000 nodes, easy-rsa beside it, and a running mesh (minutes)
