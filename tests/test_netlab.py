@@ -50,3 +50,18 @@ def test_ping_counts_no_request_still_on_its_way_as_lost(
                                                                   ready=str(ready))))
     assert wait_for(ready.exists, 10)
     assert ping.stop() == expected
+
+
+def test_the_tests_that_start_a_lab_are_marked_so_test_pythons_can_leave_them_out() -> None:
+    def collected(*args: str) -> set[str]:
+        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "--co", "-p",
+                               "no:cacheprovider", *args], capture_output=True, text=True,
+                              cwd=Path(__file__).parent.parent, check=False)
+        return {line.split("::")[0] for line in proc.stdout.splitlines() if "::" in line}
+
+    labs = collected("-m", "lab")
+    assert {"tests/test_two_hubs.py", "tests/test_tunnel.py", "tests/test_rotation.py",
+            "tests/agent/test_firewall.py"} <= labs
+    rest = collected("-m", "not lab", "tests/test_two_hubs.py", "tests/test_tunnel.py",
+                     "tests/test_rotation.py", "tests/test_cli.py")
+    assert rest == {"tests/test_cli.py"}
