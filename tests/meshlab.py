@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -213,7 +214,10 @@ class Ping:
     def __init__(self, vm: Vm | None, address: str, argv: tuple[str, ...] = ()) -> None:
         argv = argv or ("ip", "netns", "exec", vm.netns if vm else "", "ping", "-n", "-i",
                         "0.1", "-W", "1", address)
+        self.started = time.time()
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+        self.answered: set[int] = set()
+        self.sent = 0
 
     def stop(self) -> tuple[int, int]:
         """(sent, lost). ping stops at SIGINT without waiting for the reply to its last
@@ -223,9 +227,20 @@ class Ping:
         found = re.search(r"(\d+) packets transmitted, (\d+) received", out)
         assert found, out
         sent, received = int(found[1]), int(found[2])
-        if sent and not re.search(rf"^\d+ bytes from .*: icmp_seq={sent} ", out, re.M):
+        self.answered = {int(n) for n in re.findall(r"^\d+ bytes from .*: icmp_seq=(\d+) ",
+                                                     out, re.M)}
+        if sent and sent not in self.answered:
             sent -= 1
+        self.sent = sent
         return sent, sent - received
+
+    def missing(self) -> str:
+        """The requests that got no answer, with about when each was sent (to read beside
+        the OpenVPN logs), once stopped."""
+        return ", ".join(
+            f"#{n} at {time.strftime('%H:%M:%S', time.localtime(self.started + n / 10))}"
+            f".{int((self.started + n / 10) % 1 * 10)}"
+            for n in range(1, self.sent + 1) if n not in self.answered) or "none"
 
 
 # A listener on several ports, in a VM's namespace: accepts and closes every connection.

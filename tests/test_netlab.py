@@ -35,13 +35,14 @@ time.sleep(30)
 """
 
 
-@pytest.mark.parametrize(("more", "summary", "expected"), [
-    ("", "2 packets transmitted, 1 received, 50% packet loss", (1, 0)),  # #2 on its way
+@pytest.mark.parametrize(("more", "summary", "expected", "missing"), [
+    ("", "2 packets transmitted, 1 received, 50% packet loss", (1, 0), []),  # #2 on its way
     ('print("64 bytes from 10.8.0.3: icmp_seq=3 ttl=63 time=1.2 ms")',
-     "3 packets transmitted, 2 received, 33% packet loss", (3, 1)),  # #2 lost
+     "3 packets transmitted, 2 received, 33% packet loss", (3, 1), ["#2"]),  # #2 lost
 ])
 def test_ping_counts_no_request_still_on_its_way_as_lost(
-        more: str, summary: str, expected: tuple[int, int], tmp_path: Path) -> None:
+        more: str, summary: str, expected: tuple[int, int], missing: list[str],
+        tmp_path: Path) -> None:
     from meshlab import Ping
     from netlab import wait_for
 
@@ -50,6 +51,7 @@ def test_ping_counts_no_request_still_on_its_way_as_lost(
                                                                   ready=str(ready))))
     assert wait_for(ready.exists, 10)
     assert ping.stop() == expected
+    assert [item.split()[0] for item in ping.missing().split(", ")] == (missing or ["none"])
 
 
 def test_the_tests_that_start_a_lab_are_marked_so_test_pythons_can_leave_them_out() -> None:

