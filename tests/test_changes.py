@@ -94,6 +94,17 @@ def test_changes_lose_no_packet_between_untouched_spokes(lab_root: Path, admin_k
         assert _connected(mesh) == before
         assert _no_loss(ping, "the CRL is refreshed", mesh)
 
+        # 3b. A spoke's certificate is renewed: the hub's pull asks nobody to reconnect (only
+        # the serial in its ccd file changed); the spoke moves to it at its own pull.
+        ping = Ping(huawei, ucloud.private)
+        assert invoke("pki", "renew", "tencent-hz-1", "--repo", mesh.repo).exit_code == 0
+        _publish(mesh)
+        assert _hot(pull(hub, mesh.remote, mesh.repo), "")
+        assert _connected(mesh) == before
+        assert pull(tencent, mesh.remote, mesh.repo)[0] == 0
+        assert wait_for(lambda: tencent.ping(ucloud.private), 30), logs(lab)
+        assert _no_loss(ping, "a spoke is renewed", mesh)
+
         # 4. A spoke is revoked (it gets a new key): the hub drops its session at once.
         ping = Ping(huawei, ucloud.private)
         assert invoke("pki", "revoke", "tencent-hz-1", "--repo", mesh.repo).exit_code == 0

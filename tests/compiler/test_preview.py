@@ -124,3 +124,13 @@ def test_plan_shows_acl_changes_and_applies_them_without_a_restart(repo: Path) -
         "acl: ~ postgres on aliyun-hz-1 (tcp/5432): group:app (now also 10.8.0.4/32,"
         " 172.19.0.0/24)",
         "acl: + redis on aliyun-hz-1 (tcp/6379): every node"]
+
+
+def test_a_renewed_spoke_reconnects_once_by_itself_not_at_its_hubs_request(
+        repo: Path, admin_key: Path) -> None:
+    assert invoke("pki", "renew", "tencent-hz-1", "--repo", repo).exit_code == 0
+    impact = {line.split(":")[0]: line for line in _impact(repo)}
+    # Its ccd file on the hub carries the new serial (for a later revocation), nothing else.
+    assert impact["~ aliyun-hz-1"] == "~ aliyun-hz-1: changed; hub reloads ccd: no disconnect"
+    assert impact["~ tencent-hz-1"] == (
+        "~ tencent-hz-1: changed; restarts its OpenVPN: only this node reconnects")

@@ -75,8 +75,9 @@ def impact(installer: Installer, target: Target, hub: bool,
            others: frozenset[Path] = frozenset()) -> Impact:
     """A hub re-reads its ccd files and its CRL by itself: changes to those alone need no
     restart. A spoke whose ccd file changed is asked to reconnect, so that OpenVPN reads
-    the new file; one whose file went away, or whose certificate (its serial is in the old
-    ccd file) the new CRL lists, is cut off at once. Any other change to OpenVPN's files
+    the new file (not for a new certificate serial alone); one whose file went away, or
+    whose certificate (its serial is in the old ccd file) the new CRL lists, is cut off at
+    once. Any other change to OpenVPN's files
     restarts it, except to `others`: the configs of the node's tunnels to further hubs."""
     inside = [p for p in installer.changed if target.conf_dir in p.parents and p not in others]
     if not inside:
@@ -92,10 +93,13 @@ def impact(installer: Installer, target: Target, hub: bool,
     for path in installer.replaced:
         if path.parent != ccd:
             continue
-        old = (installer.backup.get(path) or (b"", 0))[0].decode(errors="replace")
-        serial = _SERIAL.search(old)
+        old_bytes = (installer.backup.get(path) or (b"", 0))[0]
+        serial = _SERIAL.search(old_bytes.decode(errors="replace"))
         gone = path not in installer.desired
-        (drop if gone or (serial and int(serial[1]) in revoked) else reconnect).append(path.name)
+        if gone or (serial and int(serial[1]) in revoked):
+            drop.append(path.name)
+        elif not effects.serial_only(old_bytes, installer.desired[path][0]):
+            reconnect.append(path.name)
     return Impact(True, reconnect=tuple(sorted(reconnect)), drop=tuple(sorted(drop)))
 
 

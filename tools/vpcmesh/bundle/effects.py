@@ -3,6 +3,7 @@ the agent to act on it and `vpcmesh plan` to say it before anything is merged.""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 
 from vpcmesh.bundle import names
@@ -46,6 +47,17 @@ def needs_restart(role: str, changed: Iterable[str]) -> bool:
     ovpn = [rel for rel in changed if rel.startswith(names.OPENVPN_PREFIX)
             and not reread(rel) and not ca_list(rel, role)]
     return any(role != "hub" or not rel.startswith(_CCD) for rel in ovpn)
+
+
+_SERIAL_LINE = re.compile(rb"^# certificate serial \d+$", re.M)
+
+
+def serial_only(old: bytes, new: bytes) -> bool:
+    """A spoke's ccd file whose only change is its certificate's serial (it was renewed):
+    the hub keeps it to cut the spoke off if that serial is revoked, but the spoke need not
+    reconnect for it; it restarts with its new certificate by itself, and asking it too
+    would make it reconnect twice (first with the old one, if the hub pulls first)."""
+    return old != new and _SERIAL_LINE.sub(b"", old) == _SERIAL_LINE.sub(b"", new)
 
 
 def ccd_spoke(rel: str) -> str | None:

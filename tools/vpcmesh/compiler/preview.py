@@ -115,7 +115,8 @@ def _file_changes(old: FileMap, new: FileMap) -> dict[str, str]:
 
 
 def _node_change(host: str, change: str, files: dict[str, str], head: Preview,
-                 role: str, address: str | None) -> NodeChange:
+                 role: str, address: str | None,
+                 renumbered: frozenset[str] = frozenset()) -> NodeChange:
     """The node's change with its impact, by the rule the agent applies (bundle/effects)."""
     out = NodeChange(host, change, files, vpn_address=address)
     if change != "changed":
@@ -155,7 +156,7 @@ def _node_change(host: str, change: str, files: dict[str, str], head: Preview,
     revoked = set(head.actions.revoke)
     for rel, op in files.items():
         spoke = effects.ccd_spoke(rel)
-        if spoke is None or op == "added":
+        if spoke is None or op == "added" or rel in renumbered:
             continue
         (out.cuts_off if op == "removed" or spoke in revoked else out.reconnects).append(spoke)
     said = [f"reconnects {', '.join(out.reconnects)}"] if out.reconnects else []
@@ -173,13 +174,18 @@ def compare(base_name: str, base: Preview | None, head: Preview) -> Report:
     hosts = set(roles)
     nodes = []
     for host in sorted(hosts):
-        files = _file_changes(old.get(host, {}), new.get(host, {}))
+        before_files, after_files = old.get(host, {}), new.get(host, {})
+        files = _file_changes(before_files, after_files)
         if not files:
             continue
+        # ccd files whose only change is a spoke's new certificate serial (a renewal)
+        renumbered = frozenset(rel for rel, op in files.items() if op == "changed"
+                               and effects.ccd_spoke(rel)
+                               and effects.serial_only(before_files[rel], after_files[rel]))
         change = "new" if host not in old else "removed" if host not in new else "changed"
         address = head.plan.addresses.get(host)
         nodes.append(_node_change(host, change, files, head, roles.get(host, "spoke"),
-                                  str(address) if address else None))
+                                  str(address) if address else None, renumbered))
     before, after = _records(base.files) if base else {}, _records(head.files)
     dns = [("+", n, after[n]) for n in sorted(set(after) - set(before))]
     dns += [("-", n, before[n]) for n in sorted(set(before) - set(after))]
