@@ -68,9 +68,12 @@ case "$VPCMESH_UNIT" in
        [ "$VPCMESH_UNIT" != "openvpn-client@$VPCMESH_MESH" ]
     then pid={pid}.$VPCMESH_UNIT log={log}.$VPCMESH_UNIT; fi ;;
 esac
+# Running, and not a zombie: a daemon's parent here is whatever reaps orphans (systemd
+# reaps at once; a container's init may take seconds), and `kill -0` counts zombies too.
+running() {{ state=$(ps -o stat= -p "$1" 2>/dev/null) && [ "${{state#Z}}" = "$state" ]; }}
 if [ -f "$pid" ]; then
   kill "$(cat "$pid")" 2>/dev/null
-  for i in $(seq 50); do kill -0 "$(cat "$pid")" 2>/dev/null || break; sleep 0.1; done
+  for i in $(seq 100); do running "$(cat "$pid")" || break; sleep 0.05; done
   rm -f "$pid"
 fi
 """

@@ -29,6 +29,11 @@ pytestmark = pytest.mark.usefixtures("debian_tun", "admin_key")
 # A hub that restarts sends its spokes to the other hub first, but a packet already on its
 # way into it as it stops is lost: at 10 pings a second, at most one each way.
 IN_FLIGHT = 1
+# A spoke restarts its two tunnels one after the other, each moving its traffic to the other
+# as it goes and back as it returns: a ping on its way at each move may be lost. Two spokes,
+# two tunnels each: 1 to 3 lost each way in the lab; 15 to 19, when the lab waited for a
+# slow init to reap each stopped OpenVPN before starting the next (tests/meshlab.py).
+SPOKE_RESTARTS = 8
 
 
 def _trust(vm: Vm) -> Path:
@@ -120,9 +125,9 @@ def test_the_signing_key_and_the_ca_rotate_on_a_running_mesh(
         assert all("restarted OpenVPN" in s for s in said), said
         moved = _pids(h)
         assert all(moved[name] != started[name] for name in moved)  # each once
-        # A spoke's own traffic pauses while its two tunnels restart (a renewal does the
-        # same); the hubs restart one at a time, their spokes on the other meanwhile.
-        assert max(spokes) < 40 and max(hubs) <= IN_FLIGHT, (spokes, hubs, h.log())
+        # A spoke's own traffic moves to its other tunnel while each restarts (a renewal
+        # does the same); the hubs restart one at a time, their spokes on the other meanwhile.
+        assert max(spokes) <= SPOKE_RESTARTS and max(hubs) <= IN_FLIGHT, (spokes, hubs, h.log())
         print(f"move: {spokes} pings lost while the spokes restarted, {hubs} while the hubs"
               " did")
 
@@ -158,7 +163,8 @@ def test_the_tls_crypt_v2_server_keys_rotate_on_a_running_mesh(
         _publish(h, "pki", "rotate", "tls-crypt-v2")
         said, spokes, hubs = _spokes_then_hubs(h, "introduce")
         assert all("restarted OpenVPN" in s for s in said), said
-        assert max(spokes) < 40 and max(hubs) <= IN_FLIGHT, (spokes, hubs, h.log())
+        assert max(spokes) <= SPOKE_RESTARTS and max(hubs) <= IN_FLIGHT, (spokes, hubs,
+                                                                          h.log())
         print(f"introduce: {spokes} pings lost while the spokes restarted, {hubs} while the"
               " hubs did")
 
@@ -178,7 +184,8 @@ def test_the_tls_crypt_v2_server_keys_rotate_on_a_running_mesh(
         _publish(h, "pki", "rotate", "tls-crypt-v2", "--no-wait")
         said, spokes, hubs = _spokes_then_hubs(h, "retire")
         assert all("restarted OpenVPN" in s for s in said), said
-        assert max(spokes) < 40 and max(hubs) <= IN_FLIGHT, (spokes, hubs, h.log())
+        assert max(spokes) <= SPOKE_RESTARTS and max(hubs) <= IN_FLIGHT, (spokes, hubs,
+                                                                          h.log())
         print(f"retire: {spokes} pings lost while the spokes restarted, {hubs} while the hubs"
               " did")
         assert _all_pairs(h) == [], h.log()
