@@ -103,6 +103,16 @@ def impact(installer: Installer, target: Target, hub: bool,
     return Impact(True, reconnect=tuple(sorted(reconnect)), drop=tuple(sorted(drop)))
 
 
+def _zombie(pid: int) -> bool:
+    """Exited, and not yet reaped: `kill -0` still finds it. Without systemd (--pidfile), a
+    daemon's parent is whatever reaps orphans, and a container's init may take seconds."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False  # gone since, or no /proc: kill -0 has answered
+    return stat.rpartition(")")[2].split()[:1] == ["Z"]
+
+
 class Service:
     """One unit the agent runs: OpenVPN here, the resolver in agent/resolver.py. The
     operator's --restart-cmd, --stop-cmd and --health-cmd run once per unit, with
@@ -171,10 +181,11 @@ class Service:
     def _process_up(self) -> bool:
         if self.opts.pidfile is not None:
             try:
-                os.kill(int(self.opts.pidfile.read_text().split()[0]), 0)
+                pid = int(self.opts.pidfile.read_text().split()[0])
+                os.kill(pid, 0)
             except (OSError, ValueError, IndexError):
                 return False
-            return True
+            return not _zombie(pid)
         if self.opts.restart_cmd is None:
             return system.unit_active(self.unit)
         return True
