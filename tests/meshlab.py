@@ -3,6 +3,7 @@ pull` from a published bundle with its own age key: what the end-to-end tests sh
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import json
 import os
@@ -241,8 +242,7 @@ class Ping:
         """The requests that got no answer, with about when each was sent (to read beside
         the OpenVPN logs), once stopped."""
         return ", ".join(
-            f"#{n} at {time.strftime('%H:%M:%S', time.localtime(self.started + n / 10))}"
-            f".{int((self.started + n / 10) % 1 * 10)}"
+            f"#{n} at {dt.datetime.fromtimestamp(self.started + n / 10):%H:%M:%S.%f}"[:-5]
             for n in range(1, self.sent + 1) if n not in self.answered) or "none"
 
 

@@ -53,7 +53,6 @@ class Impact:
     advance: bool = False
 
 
-_SERIAL = re.compile(r"^# certificate serial (\d+)$", re.M)
 _CRL_BLOCK = re.compile(rb"-----BEGIN X509 CRL-----.*?-----END X509 CRL-----\s*", re.S)
 
 
@@ -77,8 +76,8 @@ def impact(installer: Installer, target: Target, hub: bool,
     restart. A spoke whose ccd file changed is asked to reconnect, so that OpenVPN reads
     the new file (not for a new certificate serial alone); one whose file went away, or
     whose certificate (its serial is in the old ccd file) the new CRL lists, is cut off at
-    once. Any other change to OpenVPN's files
-    restarts it, except to `others`: the configs of the node's tunnels to further hubs."""
+    once. Any other change to OpenVPN's files restarts it, except to `others`: the configs
+    of the node's tunnels to further hubs."""
     inside = [p for p in installer.changed if target.conf_dir in p.parents and p not in others]
     if not inside:
         return Impact()
@@ -94,7 +93,7 @@ def impact(installer: Installer, target: Target, hub: bool,
         if path.parent != ccd:
             continue
         old_bytes = (installer.backup.get(path) or (b"", 0))[0]
-        serial = _SERIAL.search(old_bytes.decode(errors="replace"))
+        serial = effects.SERIAL_LINE.search(old_bytes)
         gone = path not in installer.desired
         if gone or (serial and int(serial[1]) in revoked):
             drop.append(path.name)

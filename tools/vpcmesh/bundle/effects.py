@@ -49,7 +49,8 @@ def needs_restart(role: str, changed: Iterable[str]) -> bool:
     return any(role != "hub" or not rel.startswith(_CCD) for rel in ovpn)
 
 
-_SERIAL_LINE = re.compile(rb"^# certificate serial \d+$", re.M)
+# The line of a hub's ccd file (rendering/templates/ccd.j2) that names the spoke's serial.
+SERIAL_LINE = re.compile(rb"^# certificate serial (\d+)$", re.M)
 
 
 def serial_only(old: bytes, new: bytes) -> bool:
@@ -57,7 +58,7 @@ def serial_only(old: bytes, new: bytes) -> bool:
     the hub keeps it to cut the spoke off if that serial is revoked, but the spoke need not
     reconnect for it; it restarts with its new certificate by itself, and asking it too
     would make it reconnect twice (first with the old one, if the hub pulls first)."""
-    return old != new and _SERIAL_LINE.sub(b"", old) == _SERIAL_LINE.sub(b"", new)
+    return old != new and SERIAL_LINE.sub(b"", old) == SERIAL_LINE.sub(b"", new)
 
 
 def ccd_spoke(rel: str) -> str | None:
